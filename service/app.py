@@ -1,0 +1,160 @@
+"""The application factory: ``create_app(settings)`` builds everything once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from service import keys
+from service.assets import asset_dir
+from service.config import Settings
+from service.errors import (
+    ConfigError,
+    MethodNotAllowed,
+    NotFound,
+    ServerError,
+    ServiceError,
+)
+from service.http import error_response
+from service.logs import log
+from service.middleware import RequestLog, StaticHeaders
+from service.ratelimit import RateLimiter
+from service.routes import Endpoints, Services, Shop
+from service.tokens import TokenIssuer, TokenVerifier
+
+
+def load_keyring(settings: Settings, *, now: Callable[[], float] = time.time) -> keys.KeyRing:
+    """The signing keys from the environment bundle or the key directory.
+
+    Refuses to start without one: replicas must share keys, and a key made up
+    per replica would sign tokens the other replicas' JWKS does not publish.
+    """
+    if settings.signing_keys_pem is not None:
+        found = keys.load_bundle(settings.signing_keys_pem.reveal().decode("ascii", "replace"))
+        where = "SHAPESTOKEN_SIGNING_KEYS"
+    else:
+        found = keys.load_dir(settings.signing_key_dir)
+        where = str(settings.signing_key_dir)
+    if not found:
+        raise ConfigError(f"no signing key in {where}; create one with `shapestoken keys generate`")
+    ring = keys.KeyRing(found, window=keys.publish_window(settings.max_token_ttl), now=now)
+    if ring.active.alg != settings.signing_alg:
+        raise ConfigError(
+            f"the active signing key is {ring.active.alg} but signing_alg is "
+            f"{settings.signing_alg}; run `shapestoken keys rotate` to add one"
+        )
+    return ring
+
+
+def build_services(
+    settings: Settings,
+    *,
+    keyring: keys.KeyRing | None = None,
+    now: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Services:
+    keyring = keyring or load_keyring(settings, now=now)
+    limits = settings.rate_limits
+    return Services(
+        settings=settings,
+        keyring=keyring,
+        issuer=TokenIssuer(keyring, settings.issuer, now=now),
+        verifier=TokenVerifier(keyring, settings.issuer, now=now),
+        per_customer=RateLimiter(
+            limits.per_customer, max_entries=limits.max_entries, timer=monotonic
+        ),
+        per_ip=RateLimiter(limits.per_ip, max_entries=limits.max_entries, timer=monotonic),
+        now=now,
+        shops={domain: Shop.build(shop) for domain, shop in settings.shops.items()},
+    )
+
+
+async def _service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error: ServiceError
+    if exc.status_code == 404:
+        error = NotFound()
+    elif exc.status_code == 405:
+        error = MethodNotAllowed(headers=exc.headers)
+    else:
+        error = ServiceError(str(exc.detail))
+        error.status_code = exc.status_code
+    return error_response(error)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    # Logged with its traceback for the operator; the client sees no detail.
+    log.error("unhandled error", exc_info=exc)
+    return error_response(ServerError())
+
+
+def create_app(settings: Settings, *, services: Services | None = None) -> Starlette:
+    """Build the ASGI application for ``settings``."""
+    services = services or build_services(settings)
+    endpoints = Endpoints(services)
+    routes = [
+        Route("/v1/shops/{shop}/customer-token", endpoints.customer_token, methods=["POST"]),
+        Route(
+            "/v1/shops/{shop}/customer-token",
+            endpoints.customer_token_preflight,
+            methods=["OPTIONS"],
+        ),
+        Route("/.well-known/jwks.json", endpoints.jwks, methods=["GET"]),
+        Route("/healthz", endpoints.healthz, methods=["GET"]),
+        Route("/readyz", endpoints.readyz, methods=["GET"]),
+        Mount(
+            "/static/js",
+            app=StaticHeaders(StaticFiles(directory=asset_dir("static/js"), check_dir=False)),
+            name="static",
+        ),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestLog)],
+        exception_handlers={
+            ServiceError: _service_error,
+            HTTPException: _http_error,
+            Exception: _unexpected_error,
+        },
+    )
+    app.state.services = services
+    return app
+
+
+def app_from_environment() -> Starlette:
+    """The app for ``$SHAPESTOKEN_CONFIG`` (or ./shapestoken.toml); exits on a bad config.
+
+    A server process never falls back to the development default: that is
+    ``shapestoken serve`` without a config, and it binds loopback only.
+    """
+    import sys
+
+    from service import logs
+    from service.config import config_path, load_settings
+
+    try:
+        path = config_path()
+        if path is None:
+            raise ConfigError(
+                "no config: set SHAPESTOKEN_CONFIG (or add ./shapestoken.toml); "
+                "`shapestoken serve` without one runs the development default"
+            )
+        settings = load_settings(path)
+        logs.configure(settings.log_format)
+        return create_app(settings)
+    except ConfigError as exc:
+        print(f"shapestoken: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,78 @@
+"""The embedded development default: a demo shop that works with no config.
+
+Everything it needs (an id secret and an ES256 key) is created once under
+``./.shapestoken/`` with mode 0600 and reused on the next start, so tokens and
+signatures survive restarts. It only ever binds a loopback address.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from service import keys
+from service.config import Settings, ShopConfig
+from service.secret import Secret
+from service.signatures import CustomerSigner
+
+STATE_DIR = Path(".shapestoken")
+DEMO_SHOP = "demo.myshopify.com"
+DEMO_CUSTOMER = "1001"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def development_settings(port: int, *, state_dir: Path = STATE_DIR) -> Settings:
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    secret = _read_or_create(state_dir / "demo-id-secret", lambda: secrets.token_urlsafe(32))
+    key_dir = state_dir / "keys"
+    if not keys.load_dir(key_dir):
+        keys.write_new_key(key_dir, "ES256")
+    base = f"http://127.0.0.1:{port}"
+    shop = ShopConfig(
+        domain=DEMO_SHOP,
+        id_secrets=(Secret(secret),),
+        allowed_origins=frozenset({base, f"http://localhost:{port}"}),
+        audience=base,
+        scope="customer",
+        token_ttl=900,
+        signature_max_age=86400,
+    )
+    return Settings(
+        issuer=base,
+        shops={DEMO_SHOP: shop},
+        signing_key_dir=key_dir,
+        development=True,
+        source=f"embedded development default ({state_dir}/)",
+    )
+
+
+def banner(settings: Settings) -> list[str]:
+    """The loud start-up lines: what this is, and a curl that works as pasted."""
+    shop = settings.shops[DEMO_SHOP]
+    signature = CustomerSigner(shop.id_secrets).sign(DEMO_CUSTOMER)
+    url = f"{settings.issuer}/v1/shops/{DEMO_SHOP}/customer-token"
+    rule = "=" * 72
+    return [
+        rule,
+        "DEVELOPMENT MODE: no config file (set SHAPESTOKEN_CONFIG or add ./shapestoken.toml).",
+        f"Demo shop {DEMO_SHOP}; its secret and signing key are in {STATE_DIR}/.",
+        "Not for production. Try it:",
+        f"  curl -s -X POST {url} -H 'Content-Type: application/json' "
+        f'-d \'{{"id": "{DEMO_CUSTOMER}", "signature": "{signature}"}}\'',
+        f"Demo storefront: {settings.issuer}/demo",
+        rule,
+    ]
+
+
+def _read_or_create(path: Path, make: Callable[[], str]) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
+    return value

@@ -1,0 +1,126 @@
+"""The service's error hierarchy.
+
+Every failure a client can cause is a :class:`ServiceError` that carries its
+protocol data (status, RFC 6749 style ``error`` code, human description), so the
+HTTP layer renders all of them with one handler. Descriptions never contain
+request data: a signature, token or secret is never echoed back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class ServiceError(Exception):
+    status_code: int = 400
+    error: str = "invalid_request"
+    description: str = "The request is invalid."
+
+    def __init__(
+        self, description: str | None = None, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        if description is not None:
+            self.description = description
+        self.headers: dict[str, str] = dict(headers or {})
+        super().__init__(self.description)
+
+    def as_dict(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.description!r})"
+
+
+class InvalidRequest(ServiceError):
+    status_code = 400
+    error = "invalid_request"
+
+
+class InvalidSignature(ServiceError):
+    status_code = 401
+    error = "invalid_signature"
+    description = "The signature does not match this customer."
+
+
+class SignatureExpired(ServiceError):
+    status_code = 401
+    error = "signature_expired"
+    description = "The signature is outside its validity window; reload the page."
+
+
+class LoginRequired(ServiceError):
+    status_code = 401
+    error = "login_required"
+    description = "No customer is logged in."
+
+
+class InvalidToken(ServiceError):
+    # RFC 6750 §3.1
+    status_code = 401
+    error = "invalid_token"
+    description = "The access token is missing, expired or invalid."
+
+    def __init__(self, description: str | None = None) -> None:
+        super().__init__(description, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+class OriginNotAllowed(ServiceError):
+    status_code = 403
+    error = "origin_not_allowed"
+    description = "This origin may not request tokens for this shop."
+
+
+class NotFound(ServiceError):
+    status_code = 404
+    error = "not_found"
+    description = "No such resource."
+
+
+class UnknownShop(ServiceError):
+    status_code = 404
+    error = "unknown_shop"
+    description = "This shop is not configured."
+
+
+class MethodNotAllowed(ServiceError):
+    status_code = 405
+    error = "method_not_allowed"
+    description = "This method is not allowed here."
+
+
+class RequestTooLarge(ServiceError):
+    status_code = 413
+    error = "request_too_large"
+    description = "The request body is too large."
+
+
+class UnsupportedMediaType(ServiceError):
+    status_code = 415
+    error = "unsupported_media_type"
+    description = "Send Content-Type: application/json or application/x-www-form-urlencoded."
+
+
+class RateLimited(ServiceError):
+    status_code = 429
+    error = "rate_limited"
+    description = "Too many requests; retry later."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
+
+
+class ServerError(ServiceError):
+    status_code = 500
+    error = "server_error"
+    description = "The server failed to handle the request."
+
+
+class ServiceUnavailable(ServiceError):
+    status_code = 503
+    error = "temporarily_unavailable"
+    description = "The service is temporarily unavailable."
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key or variable."""

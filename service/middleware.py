@@ -1,0 +1,81 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it buffers and costs a task per request)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.logs import log
+
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{8,64}")
+
+
+class RequestLog:
+    """Adds ``X-Request-ID`` and logs one line per request once it is answered."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        request_id = _request_id(scope)
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            state = scope.get("state") or {}
+            log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - start) * 1000, 2),
+                        "shop": state.get("shop", "-"),
+                        "request_id": request_id.decode("ascii"),
+                    }
+                },
+            )
+
+
+def _request_id(scope: Scope) -> bytes:
+    for name, value in scope["headers"]:
+        # A caller's id is kept (to correlate with its logs) if it is plain and short.
+        if name == b"x-request-id" and _REQUEST_ID.fullmatch(value):
+            return bytes(value)
+    return secrets.token_hex(8).encode("ascii")
+
+
+class StaticHeaders:
+    """Static files for any origin: module scripts load in CORS mode."""
+
+    def __init__(self, app: ASGIApp, *, max_age: int = 300) -> None:
+        self.app = app
+        self.extra = [
+            (b"access-control-allow-origin", b"*"),
+            (b"cache-control", f"public, max-age={max_age}".encode("ascii")),
+            (b"x-content-type-options", b"nosniff"),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *self.extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

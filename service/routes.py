@@ -1,0 +1,145 @@
+"""Endpoints: translate requests into calls on the core, and errors into responses."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from service.config import Settings, ShopConfig
+from service.errors import InvalidRequest, ServiceError, ServiceUnavailable, UnknownShop
+from service.http import JSON, NO_STORE, CORSPolicy, check_fields, read_fields
+from service.keys import KeyRing
+from service.ratelimit import RateLimiter
+from service.signatures import (
+    CustomerSigner,
+    check_timestamp,
+    parse_customer_id,
+    parse_timestamp,
+)
+from service.tokens import IssuedToken, TokenIssuer, TokenVerifier
+
+JWKS_CACHE = "public, max-age=300"
+
+
+@dataclass
+class Shop:
+    """A configured shop with its signer and CORS policy built once."""
+
+    config: ShopConfig
+    signer: CustomerSigner
+    cors: CORSPolicy
+
+    @classmethod
+    def build(cls, config: ShopConfig) -> Shop:
+        return cls(config, CustomerSigner(config.id_secrets), CORSPolicy(config.allowed_origins))
+
+
+@dataclass
+class Services:
+    """Everything the endpoints need, built by :func:`service.app.create_app`."""
+
+    settings: Settings
+    keyring: KeyRing
+    issuer: TokenIssuer
+    verifier: TokenVerifier
+    per_customer: RateLimiter
+    per_ip: RateLimiter
+    now: Callable[[], float] = time.time
+    shops: dict[str, Shop] = field(default_factory=dict)
+
+    def shop(self, domain: str) -> Shop:
+        shop = self.shops.get(domain)
+        if shop is None:
+            raise UnknownShop()
+        return shop
+
+
+def token_body(issued: IssuedToken) -> dict[str, object]:
+    claims = issued.claims
+    return {
+        "access_token": issued.token,
+        "token_type": "Bearer",
+        "expires_in": claims["exp"] - claims["iat"],
+        "expires": claims["exp"],
+        "identifier": "customer",
+        "scope": claims["scope"],
+        # Omneo's Shopify proxy answers `{token, expiry}`; storefront code written
+        # for it works unchanged.
+        "token": issued.token,
+        "expiry": issued.expiry,
+    }
+
+
+class Endpoints:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def customer_token(self, request: Request) -> Response:
+        """POST /v1/shops/{shop}/customer-token"""
+        services = self.services
+        domain = request.path_params["shop"]
+        request.state.shop = domain
+        shop = services.shop(domain)
+        cors = shop.cors.check(request)
+        try:
+            services.per_ip.hit(_client_ip(request))
+            fields = await read_fields(request)
+            check_fields(fields, required=("id", "signature"), optional=("ts",))
+            customer_id = parse_customer_id(fields["id"])
+            ts = self._timestamp(shop.config, fields.get("ts"))
+            shop.signer.verify(customer_id, fields["signature"], ts)
+            if ts is not None:
+                assert shop.config.signature_max_age is not None
+                check_timestamp(ts, now=services.now(), max_age=shop.config.signature_max_age)
+            # Counted only for a proven customer: a stranger cannot use up their budget.
+            services.per_customer.hit((domain, customer_id))
+            issued = services.issuer.mint_customer(
+                shop=domain,
+                customer_id=customer_id,
+                audience=shop.config.audience,
+                scope=shop.config.scope,
+                ttl=shop.config.token_ttl,
+            )
+        except ServiceError as exc:
+            exc.headers |= cors
+            raise
+        return JSON(token_body(issued), headers={**NO_STORE, **cors})
+
+    async def customer_token_preflight(self, request: Request) -> Response:
+        """OPTIONS /v1/shops/{shop}/customer-token (CORS preflight)"""
+        domain = request.path_params["shop"]
+        request.state.shop = domain
+        return self.services.shop(domain).cors.preflight(request)
+
+    @staticmethod
+    def _timestamp(shop: ShopConfig, value: object | None) -> int | None:
+        if value is None:
+            if shop.require_timestamp:
+                raise InvalidRequest("This shop requires a timestamped signature (`ts`).")
+            return None
+        if shop.signature_max_age is None:
+            raise InvalidRequest("This shop does not use timestamped signatures; omit `ts`.")
+        return parse_timestamp(value)
+
+    async def jwks(self, request: Request) -> Response:
+        """GET /.well-known/jwks.json"""
+        return JSON(self.services.keyring.jwks(), headers={"Cache-Control": JWKS_CACHE})
+
+    async def healthz(self, request: Request) -> Response:
+        return JSON({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+    async def readyz(self, request: Request) -> Response:
+        # The in-memory state has nothing to be down; a signing key must exist.
+        if self.services.keyring.find(self.services.keyring.active.kid) is None:
+            raise ServiceUnavailable("No signing key is available.")
+        return JSON({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+
+def _client_ip(request: Request) -> str:
+    # The ASGI client address; behind a proxy, uvicorn's --proxy-headers with
+    # --forwarded-allow-ips sets it from X-Forwarded-For sent by trusted hops only.
+    return request.client.host if request.client else "unknown"
