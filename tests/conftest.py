@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from starlette.testclient import TestClient
+
+from service import keys
+from service.app import build_services, create_app
+from service.config import Rate, RateLimits, Settings, ShopConfig
+from service.secret import Secret
+from service.signatures import CustomerSigner
+
+settings.register_profile(
+    "default", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("ci", max_examples=300, deadline=None, derandomize=True)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+ISSUER = "https://tokens.example.com"
+SHOP = "acme.myshopify.com"
+ORIGIN = "https://www.acme.com"
+SECRET = "s" * 40
+OLD_SECRET = "o" * 40
+AUDIENCE = "https://api.acme.example"
+
+
+class Clock:
+    """A clock tests move by hand instead of sleeping."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def sign(customer_id: str, secret: str = SECRET, ts: int | None = None) -> str:
+    return CustomerSigner([Secret(secret)]).sign(customer_id, ts)
+
+
+def make_shop(**overrides: Any) -> ShopConfig:
+    values: dict[str, Any] = {
+        "domain": SHOP,
+        "id_secrets": (Secret(SECRET), Secret(OLD_SECRET)),
+        "allowed_origins": frozenset({ORIGIN, f"https://{SHOP}"}),
+        "audience": AUDIENCE,
+        "scope": "customer",
+        "token_ttl": 600,
+    }
+    values.update(overrides)
+    return ShopConfig(**values)
+
+
+def make_settings(tmp_path: Path | None = None, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "issuer": ISSUER,
+        "shops": {SHOP: make_shop()},
+        "rate_limits": RateLimits(per_customer=Rate(30, 60), per_ip=Rate(1000, 60)),
+    }
+    if tmp_path is not None:
+        values["signing_key_dir"] = tmp_path / "keys"
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+def es256_key() -> keys.SigningKey:
+    return keys.generate("ES256")
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def keyring(es256_key: keys.SigningKey, clock: Clock) -> keys.KeyRing:
+    return keys.KeyRing([es256_key], window=3900, now=clock)
+
+
+ClientFactory = Callable[..., TestClient]
+
+
+@pytest.fixture
+def client_factory(keyring: keys.KeyRing, clock: Clock) -> Iterator[ClientFactory]:
+    """Builds a TestClient for an app made from ``make_settings(**overrides)``."""
+    clients: list[TestClient] = []
+
+    def factory(**overrides: Any) -> TestClient:
+        settings = make_settings(**overrides)
+        services = build_services(settings, keyring=keyring, now=clock, monotonic=clock)
+        client = functools.partial(TestClient, raise_server_exceptions=False)(
+            create_app(settings, services=services), base_url=ISSUER
+        )
+        clients.append(client)
+        return client
+
+    yield factory
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def client(client_factory: ClientFactory) -> TestClient:
+    return client_factory()
