@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -22,6 +22,7 @@ from service.errors import (
     NotFound,
     ServerError,
     ServiceError,
+    ServiceUnavailable,
 )
 from service.http import error_response
 from service.logs import log
@@ -101,6 +102,20 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return error_response(ServerError())
 
 
+def _demo_page(settings: Settings) -> Callable[[Request], Awaitable[Response]]:
+    try:
+        from service.demo import DemoPage
+    except ImportError:  # python-liquid is the optional `demo` extra
+
+        async def missing(request: Request) -> Response:
+            raise ServiceUnavailable(
+                "The demo page renders the Liquid snippet: pip install 'shapestoken[demo]'."
+            )
+
+        return missing
+    return DemoPage(settings).page
+
+
 def create_app(settings: Settings, *, services: Services | None = None) -> Starlette:
     """Build the ASGI application for ``settings``."""
     services = services or build_services(settings)
@@ -112,6 +127,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
             endpoints.customer_token_preflight,
             methods=["OPTIONS"],
         ),
+        Route("/v1/me", endpoints.me, methods=["GET"]),
+        Route("/v1/me", endpoints.me_preflight, methods=["OPTIONS"]),
         Route("/.well-known/jwks.json", endpoints.jwks, methods=["GET"]),
         Route("/healthz", endpoints.healthz, methods=["GET"]),
         Route("/readyz", endpoints.readyz, methods=["GET"]),
@@ -121,6 +138,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
             name="static",
         ),
     ]
+    if settings.development:
+        routes.append(Route("/demo", _demo_page(settings), methods=["GET"]))
     app = Starlette(
         routes=routes,
         middleware=[Middleware(RequestLog)],

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from service.errors import (
     InvalidRequest,
+    InvalidToken,
     OriginNotAllowed,
     RequestTooLarge,
     ServiceError,
@@ -109,6 +110,15 @@ def parse_form(text: str) -> dict[str, object]:
     return _unique_keys(pairs)
 
 
+def bearer_token(request: Request) -> str:
+    """The token of an ``Authorization: Bearer`` header (RFC 6750 §2.1)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_BODY:
+        raise InvalidToken("Send the access token as `Authorization: Bearer <token>`.")
+    return token
+
+
 def check_fields(
     fields: Mapping[str, object], required: Collection[str], optional: Collection[str] = ()
 ) -> None:
@@ -138,12 +148,18 @@ def _refuse_constant(name: str) -> None:
 class CORSPolicy:
     """Per-shop CORS: exactly the configured origins, echoed, never ``*``."""
 
-    METHODS = "POST, OPTIONS"
-    HEADERS = "Content-Type"
     MAX_AGE = "600"
 
-    def __init__(self, allowed_origins: Collection[str]) -> None:
+    def __init__(
+        self,
+        allowed_origins: Collection[str],
+        *,
+        methods: str = "POST, OPTIONS",
+        headers: str = "Content-Type",
+    ) -> None:
         self.allowed = frozenset(allowed_origins)
+        self.methods = methods
+        self.headers = headers
 
     def check(self, request: Request) -> dict[str, str]:
         """Headers for the response; raises 403 for a browser origin not allowed."""
@@ -158,8 +174,8 @@ class CORSPolicy:
     def preflight(self, request: Request) -> Response:
         headers = self.check(request)
         headers |= {
-            "Access-Control-Allow-Methods": self.METHODS,
-            "Access-Control-Allow-Headers": self.HEADERS,
+            "Access-Control-Allow-Methods": self.methods,
+            "Access-Control-Allow-Headers": self.headers,
             "Access-Control-Max-Age": self.MAX_AGE,
         }
         return Response(status_code=204, headers=headers)

@@ -6,12 +6,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import jwt
 from starlette.requests import Request
 from starlette.responses import Response
 
 from service.config import Settings, ShopConfig
-from service.errors import InvalidRequest, ServiceError, ServiceUnavailable, UnknownShop
-from service.http import JSON, NO_STORE, CORSPolicy, check_fields, read_fields
+from service.errors import (
+    InvalidRequest,
+    InvalidToken,
+    ServiceError,
+    ServiceUnavailable,
+    UnknownShop,
+)
+from service.http import JSON, NO_STORE, CORSPolicy, bearer_token, check_fields, read_fields
 from service.keys import KeyRing
 from service.ratelimit import RateLimiter
 from service.signatures import (
@@ -51,6 +58,12 @@ class Services:
     now: Callable[[], float] = time.time
     shops: dict[str, Shop] = field(default_factory=dict)
 
+    @property
+    def api_cors(self) -> CORSPolicy:
+        """CORS for bearer-token calls: any configured shop's origins."""
+        origins = {origin for shop in self.shops.values() for origin in shop.cors.allowed}
+        return CORSPolicy(origins, methods="GET, OPTIONS", headers="Authorization")
+
     def shop(self, domain: str) -> Shop:
         shop = self.shops.get(domain)
         if shop is None:
@@ -77,6 +90,7 @@ def token_body(issued: IssuedToken) -> dict[str, object]:
 class Endpoints:
     def __init__(self, services: Services) -> None:
         self.services = services
+        self.api_cors = services.api_cors
 
     async def customer_token(self, request: Request) -> Response:
         """POST /v1/shops/{shop}/customer-token"""
@@ -124,6 +138,29 @@ class Endpoints:
         if shop.signature_max_age is None:
             raise InvalidRequest("This shop does not use timestamped signatures; omit `ts`.")
         return parse_timestamp(value)
+
+    async def me(self, request: Request) -> Response:
+        """GET /v1/me: the claims of a valid customer token, as a downstream API sees them."""
+        cors = self.api_cors.check(request)
+        try:
+            token = bearer_token(request)
+            try:
+                unverified = jwt.decode(token, options={"verify_signature": False})
+            except jwt.InvalidTokenError as exc:
+                raise InvalidToken("The token is malformed.") from exc
+            shop = self.services.shops.get(str(unverified.get("shop")))
+            if shop is None:
+                raise InvalidToken()
+            request.state.shop = shop.config.domain
+            # Verified in full: signature, kind, issuer, and this shop's audience.
+            claims = self.services.verifier.verify_customer(token, audience=shop.config.audience)
+        except ServiceError as exc:
+            exc.headers |= cors
+            raise
+        return JSON(dict(claims), headers={**NO_STORE, **cors})
+
+    async def me_preflight(self, request: Request) -> Response:
+        return self.api_cors.preflight(request)
 
     async def jwks(self, request: Request) -> Response:
         """GET /.well-known/jwks.json"""

@@ -1,0 +1,154 @@
+"""Real server processes for end-to-end and browser tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.conftest import SECRET
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def config_toml(
+    issuer: str,
+    *,
+    shop: str = "acme.myshopify.com",
+    origins: list[str] | None = None,
+    extra_shop: str = "",
+    extra: str = "",
+) -> str:
+    origin_list = ", ".join(f'"{origin}"' for origin in origins or [])
+    return f"""
+issuer = "{issuer}"
+token_ttl = 900
+signing_key_dir = "keys"
+{extra}
+[rate_limits]
+per_customer = "1000/minute"
+per_ip = "10000/minute"
+
+[shops."{shop}"]
+id_secrets = ["env:SHOP_ID_SECRET"]
+allowed_origins = [{origin_list}]
+{extra_shop}
+"""
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    config: Path
+    env: dict[str, str] = field(repr=False)
+    log: Path = field(repr=False)
+
+    def stop(self) -> str:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.log.read_text()
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+
+def server_env(config: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    values = {
+        **os.environ,
+        "SHAPESTOKEN_CONFIG": str(config),
+        "SHOP_ID_SECRET": SECRET,
+        "PYTHONUNBUFFERED": "1",
+    }
+    values.pop("SHAPESTOKEN_SIGNING_KEYS", None)
+    values.update(env or {})
+    return values
+
+
+def shapestoken(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def start_server(
+    directory: Path,
+    config_text: str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    port: int | None = None,
+    generate_key: bool = True,
+    workers: int = 1,
+    wait: bool = True,
+) -> Server:
+    """Write a config, create a key, start uvicorn on ``service.asgi:app`` and wait for it."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = directory / "shapestoken.toml"
+    config.write_text(config_text if config_text is not None else config_toml(url))
+    values = server_env(config, env)
+    if generate_key:
+        result = shapestoken("keys", "generate", env=values)
+        assert result.returncode == 0, result.stderr
+    log = directory / f"server-{port}.log"
+    with log.open("wb") as handle:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "service.asgi:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+                "--workers",
+                str(workers),
+            ],
+            env=values,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            cwd=directory,
+        )
+    server = Server(url, process, config, values, log)
+    if wait:
+        wait_ready(server)
+    return server
+
+
+def wait_ready(server: Server, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{server.output()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"server did not become ready:\n{server.output()}")

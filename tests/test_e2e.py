@@ -1,0 +1,182 @@
+"""A real uvicorn process, a temp config, secrets from the environment, plain HTTP."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import jwt
+import pytest
+
+from tests.conftest import SECRET, sign
+from tests.servers import Server, config_toml, free_port, start_server
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_server(tmp_path_factory.mktemp("e2e"))
+    yield server
+    log = server.stop()
+    # Nothing secret reaches the log, whatever the tests sent.
+    assert SECRET not in log
+    assert sign("42") not in log
+    assert "eyJ" not in log
+
+
+def request(
+    server: Server,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    parts = urlsplit(server.url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def mint(server: Server, customer_id: str = "42") -> dict[str, object]:
+    body = json.dumps({"id": customer_id, "signature": sign(customer_id)}).encode()
+    status, headers, raw = request(
+        server,
+        "POST",
+        "/v1/shops/acme.myshopify.com/customer-token",
+        body,
+        {"Content-Type": "application/json"},
+    )
+    assert status == 200, raw
+    assert headers["cache-control"] == "no-store"
+    result: dict[str, object] = json.loads(raw)
+    return result
+
+
+def test_a_minted_token_verifies_with_pyjwt_against_the_served_jwks(server: Server) -> None:
+    body = mint(server)
+    token = body["access_token"]
+    assert isinstance(token, str)
+    # Exactly what a downstream API does: fetch the JWKS, pick the key by kid, verify.
+    jwks_client = jwt.PyJWKClient(f"{server.url}/.well-known/jwks.json")
+    signing_key = jwks_client.get_signing_key_from_jwt(token)
+    claims = jwt.decode(
+        token,
+        signing_key.key,
+        algorithms=["ES256"],
+        audience=server.url,
+        issuer=server.url,
+        options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]},
+    )
+    assert claims["sub"] == "42" and claims["shop"] == "acme.myshopify.com"
+    assert jwt.get_unverified_header(token)["typ"] == "at+jwt"
+    assert body["token"] == token and body["expires"] == claims["exp"]
+
+
+def test_jwks_is_cacheable_and_public_only(server: Server) -> None:
+    status, headers, raw = request(server, "GET", "/.well-known/jwks.json")
+    assert status == 200
+    assert headers["cache-control"] == "public, max-age=300"
+    (key,) = json.loads(raw)["keys"]
+    assert key["alg"] == "ES256" and key["use"] == "sig" and "d" not in key
+
+
+def test_health_and_readiness(server: Server) -> None:
+    for path in ("/healthz", "/readyz"):
+        status, _, raw = request(server, "GET", path)
+        assert (status, json.loads(raw)) == (200, {"status": "ok"})
+
+
+def test_a_10_mb_body_gets_413_and_the_server_stays_healthy(server: Server) -> None:
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        head = (
+            "POST /v1/shops/acme.myshopify.com/customer-token HTTP/1.1\r\n"
+            f"Host: {parts.netloc}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {10 * 1024 * 1024}\r\n\r\n"
+        )
+        sock.sendall(head.encode())
+        try:
+            sock.sendall(b"x" * (1024 * 1024))  # the server answers before reading it all
+        except OSError:
+            pass
+        response = sock.recv(65536).decode("latin-1")
+    assert response.startswith("HTTP/1.1 413"), response[:200]
+    assert '"error":"request_too_large"' in response
+    status, _, _ = request(server, "GET", "/healthz")
+    assert status == 200
+    mint(server)
+
+
+def test_a_chunked_body_is_cut_off_at_4_kib(server: Server) -> None:
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(
+            (
+                "POST /v1/shops/acme.myshopify.com/customer-token HTTP/1.1\r\n"
+                f"Host: {parts.netloc}\r\nContent-Type: application/json\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n"
+            ).encode()
+        )
+        chunk = b"x" * 3000
+        for _ in range(3):
+            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        response = sock.recv(65536).decode("latin-1")
+    assert response.startswith("HTTP/1.1 413"), response[:200]
+
+
+def test_bad_input_is_a_json_error_without_echo(server: Server) -> None:
+    signature = sign("43")
+    status, headers, raw = request(
+        server,
+        "POST",
+        "/v1/shops/acme.myshopify.com/customer-token",
+        json.dumps({"id": "42", "signature": signature}).encode(),
+        {"Content-Type": "application/json"},
+    )
+    assert status == 401
+    assert headers["content-type"] == "application/json"
+    assert json.loads(raw)["error"] == "invalid_signature"
+    assert signature.encode() not in raw
+
+
+@pytest.mark.parametrize(
+    ("config", "env", "message"),
+    [
+        (None, {"SHOP_ID_SECRET": "short"}, "at least 32"),
+        ("missing-env", {}, "NOT_SET_ANYWHERE"),
+        ("unknown-key", {}, 'unknown config key shops."acme.myshopify.com".audiance'),
+        ("no-key", {}, "no signing key"),
+    ],
+    ids=["short-secret", "missing-env", "unknown-key", "no-signing-key"],
+)
+def test_start_up_fails_with_a_message_naming_the_problem(
+    tmp_path: Path, config: str | None, env: dict[str, str], message: str
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    text = config_toml(url)
+    if config == "missing-env":
+        text = text.replace("env:SHOP_ID_SECRET", "env:NOT_SET_ANYWHERE")
+    elif config == "unknown-key":
+        text = config_toml(url, extra_shop='audiance = "https://typo.example"')
+    server = start_server(
+        tmp_path,
+        text,
+        env=env,
+        port=int(url.rsplit(":", 1)[1]),
+        generate_key=False,  # config errors come first; "no-key" needs none
+        wait=False,
+    )
+    assert server.process.wait(timeout=30) == 2
+    output = server.stop()
+    assert message in output
+    assert "Traceback" not in output
+    assert SECRET not in output
