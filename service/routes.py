@@ -104,8 +104,11 @@ class Endpoints:
             fields = await read_fields(request)
             check_fields(fields, required=("id", "signature"), optional=("ts",))
             customer_id = parse_customer_id(fields["id"])
+            signature = fields["signature"]
+            if not isinstance(signature, str):
+                raise InvalidRequest("`signature` must be a string of hex digits.")
             ts = self._timestamp(shop.config, fields.get("ts"))
-            shop.signer.verify(customer_id, fields["signature"], ts)
+            shop.signer.verify(customer_id, signature, ts)
             if ts is not None:
                 assert shop.config.signature_max_age is not None
                 check_timestamp(ts, now=services.now(), max_age=shop.config.signature_max_age)
