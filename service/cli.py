@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from service import keys, logs
 from service.config import CONFIG_ENV, Settings, config_path, load_settings
-from service.errors import ConfigError
+from service.errors import ConfigError, ServiceError
 from service.signatures import CustomerSigner, parse_customer_id
 
 EXIT_CONFIG = 2
@@ -185,8 +185,8 @@ def _sign(args: argparse.Namespace) -> int:
         raise ConfigError(f"shop {args.shop} is not configured")
     try:
         customer_id = parse_customer_id(args.customer_id)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
+    except ServiceError as exc:
+        raise ConfigError(exc.description) from exc
     ts = None
     if args.ts is not None:
         ts = int(time.time()) if args.ts == "now" else _digits(args.ts)

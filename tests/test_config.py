@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.config import Rate, Settings, config_path, load_settings, parse_settings
+from service.errors import ConfigError
+from tests.conftest import SECRET
+
+ENV = {"ACME_ID_SECRET": SECRET, "ACME_ID_SECRET_PREVIOUS": "p" * 32}
+
+
+def raw(**overrides: Any) -> dict[str, Any]:
+    shop: dict[str, Any] = {
+        "id_secrets": ["env:ACME_ID_SECRET", "env:ACME_ID_SECRET_PREVIOUS"],
+        "allowed_origins": ["https://acme.myshopify.com", "https://www.acme.com"],
+    }
+    shop.update(overrides.pop("shop", {}))
+    values: dict[str, Any] = {
+        "issuer": "https://tokens.example.com",
+        "shops": {"acme.myshopify.com": shop},
+    }
+    values.update(overrides)
+    return values
+
+
+def parse(**overrides: Any) -> Settings:
+    return parse_settings(raw(**overrides), environ=ENV)
+
+
+def test_design_example_parses(tmp_path: Path) -> None:
+    config = tmp_path / "shapestoken.toml"
+    config.write_text(
+        """
+issuer = "https://tokens.example.com"
+token_ttl = 900
+signing_key_dir = "var/keys"
+signing_alg = "ES256"
+state = "memory"
+
+[rate_limits]
+per_customer = "30/minute"
+per_ip = "120/minute"
+
+[shops."acme.myshopify.com"]
+id_secrets = ["env:ACME_ID_SECRET", "env:ACME_ID_SECRET_PREVIOUS"]
+allowed_origins = ["https://acme.myshopify.com", "https://www.acme.com"]
+audience = "https://api.acme.example"
+scope = "customer"
+token_ttl = 600
+"""
+    )
+    settings = load_settings(config, environ=ENV)
+    shop = settings.shops["acme.myshopify.com"]
+    assert settings.issuer == "https://tokens.example.com"
+    assert settings.signing_key_dir == tmp_path / "var/keys"
+    assert settings.rate_limits.per_customer == Rate(30, 60)
+    assert settings.rate_limits.per_ip == Rate(120, 60)
+    assert [s.reveal() for s in shop.id_secrets] == [SECRET.encode(), b"p" * 32]
+    assert shop.allowed_origins == {"https://acme.myshopify.com", "https://www.acme.com"}
+    assert (shop.audience, shop.scope, shop.token_ttl) == (
+        "https://api.acme.example",
+        "customer",
+        600,
+    )
+    assert settings.max_token_ttl == 900
+
+
+def test_defaults() -> None:
+    settings = parse()
+    shop = settings.shops["acme.myshopify.com"]
+    assert shop.audience == settings.issuer
+    assert shop.token_ttl == settings.token_ttl == 900
+    assert settings.signing_alg == "ES256" and settings.state == "memory"
+    assert shop.signature_max_age is None and not shop.require_timestamp
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"issuer_url": "x"}, "unknown config key issuer_url"),
+        (
+            {"shop": {"allowed_origin": []}},
+            'unknown config key shops."acme.myshopify.com".allowed_origin',
+        ),
+        (
+            {"rate_limits": {"per_customers": "1/minute"}},
+            "unknown config key rate_limits.per_customers",
+        ),
+        (
+            {"shop": {"id_secrets": ["env:MISSING_SECRET"]}},
+            "environment variable MISSING_SECRET is not set",
+        ),
+        ({"shop": {"id_secrets": ["too-short"]}}, "at least 32 are required"),
+        ({"shop": {"id_secrets": []}}, "id_secrets"),
+        ({"shop": {"app_proxy_secret": "short"}}, "app_proxy_secret: secret is 5 bytes"),
+        ({"issuer": None}, "issuer: required"),
+        ({"issuer": "http://tokens.example.com"}, "https"),
+        ({"issuer": "https://tokens.example.com/?q=1"}, "no query"),
+        ({"token_ttl": 30}, "token_ttl: expected an integer from 60 to 3600"),
+        ({"token_ttl": 3601}, "token_ttl"),
+        ({"token_ttl": True}, "token_ttl"),
+        ({"shop": {"token_ttl": 10}}, 'shops."acme.myshopify.com".token_ttl'),
+        ({"signing_alg": "HS256"}, "signing_alg: expected one of ES256, EdDSA, RS256"),
+        ({"signing_alg": "none"}, "signing_alg"),
+        ({"state": "redis://localhost"}, "state"),
+        ({"log_format": "xml"}, "log_format"),
+        ({"rate_limits": {"per_ip": "lots"}}, "rate_limits.per_ip"),
+        ({"rate_limits": {"per_ip": "0/minute"}}, "rate_limits.per_ip"),
+        ({"shop": {"allowed_origins": ["*"]}}, "not an origin"),
+        ({"shop": {"allowed_origins": ["https://acme.com/path"]}}, "not an origin"),
+        ({"shop": {"allowed_origins": "https://acme.com"}}, "expected a list"),
+        ({"shop": {"require_timestamp": True}}, "needs signature_max_age"),
+        ({"shop": {"require_timestamp": "yes"}}, "true or false"),
+        ({"shops": {}}, "at least one"),
+        ({"shops": {"acme.com": {"id_secrets": [SECRET]}}}, "myshopify.com"),
+    ],
+)
+def test_invalid_config_names_the_problem(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(**overrides)
+    assert message in str(info.value)
+    assert SECRET not in str(info.value)
+
+
+def test_env_reference_anywhere() -> None:
+    settings = parse_settings(
+        raw(issuer="env:ISSUER"), environ={**ENV, "ISSUER": "https://from-env.example"}
+    )
+    assert settings.issuer == "https://from-env.example"
+
+
+def test_origins_are_normalised_like_browsers_send_them() -> None:
+    shop = parse(shop={"allowed_origins": ["HTTPS://WWW.Acme.com:443/", "http://localhost:8080"]})
+    assert shop.shops["acme.myshopify.com"].allowed_origins == {
+        "https://www.acme.com",
+        "http://localhost:8080",
+    }
+
+
+def test_localhost_issuer_may_be_http() -> None:
+    assert parse(issuer="http://127.0.0.1:8000").issuer == "http://127.0.0.1:8000"
+
+
+def test_signing_keys_env_is_read_by_config() -> None:
+    pem = "-----BEGIN PRIVATE KEY-----\nMIGHAgEA\n-----END PRIVATE KEY-----\n"
+    settings = parse_settings(raw(), environ={**ENV, "SHAPESTOKEN_SIGNING_KEYS": pem})
+    assert settings.signing_keys_pem is not None
+    assert settings.signing_keys_pem.reveal() == pem.encode()
+    assert "MIGHAgEA" not in repr(settings)
+
+
+def test_repr_and_summary_never_show_secrets() -> None:
+    settings = parse(shop={"app_proxy_secret": "a" * 40})
+    for text in (repr(settings), str(settings), settings.summary()):
+        assert SECRET not in text and "p" * 32 not in text and "a" * 40 not in text
+    assert "**********" in settings.summary()
+
+
+def test_rates() -> None:
+    assert Rate.parse("30/minute", key="k") == Rate(30, 60)
+    assert Rate.parse(" 5 / second ", key="k") == Rate(5, 1)
+    assert str(Rate(1000, 3600)) == "1000/hour"
+
+
+def test_config_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert config_path({}) is None
+    (tmp_path / "shapestoken.toml").write_text("")
+    assert config_path({}) == Path("shapestoken.toml")
+    assert config_path({"SHAPESTOKEN_CONFIG": "/etc/x.toml"}) == Path("/etc/x.toml")
+
+
+def test_unreadable_or_invalid_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("issuer = ")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(bad)

@@ -1,0 +1,25 @@
+"""A non-editable install must still serve the script and render the demo."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from hatchling.builders.wheel import WheelBuilder
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_wheel_carries_the_browser_assets(tmp_path: Path) -> None:
+    builder = WheelBuilder(str(ROOT))
+    (wheel,) = list(builder.build(directory=str(tmp_path), versions=["standard"]))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for required in (
+        "service/_assets/static/js/shapes-token.js",
+        "service/_assets/liquid_snippets/shapes-token.liquid",
+        "service/templates/demo.liquid",
+        "service/py.typed",
+        "service/app.py",
+    ):
+        assert required in names, required
+    assert not any(name.startswith(("tests/", "bench/")) for name in names)
