@@ -127,6 +127,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
             endpoints.customer_token_preflight,
             methods=["OPTIONS"],
         ),
+        Route("/v1/app-proxy/customer-token", endpoints.app_proxy_token, methods=["GET", "POST"]),
         Route("/v1/me", endpoints.me, methods=["GET"]),
         Route("/v1/me", endpoints.me_preflight, methods=["OPTIONS"]),
         Route("/.well-known/jwks.json", endpoints.jwks, methods=["GET"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
 
 import jwt
 from starlette.requests import Request
@@ -14,6 +15,7 @@ from service.config import Settings, ShopConfig
 from service.errors import (
     InvalidRequest,
     InvalidToken,
+    LoginRequired,
     ServiceError,
     ServiceUnavailable,
     UnknownShop,
@@ -26,6 +28,7 @@ from service.signatures import (
     check_timestamp,
     parse_customer_id,
     parse_timestamp,
+    verify_app_proxy,
 )
 from service.tokens import IssuedToken, TokenIssuer, TokenVerifier
 
@@ -107,24 +110,49 @@ class Endpoints:
             signature = fields["signature"]
             if not isinstance(signature, str):
                 raise InvalidRequest("`signature` must be a string of hex digits.")
-            ts = self._timestamp(shop.config, fields.get("ts"))
+            ts = self._timestamp(shop.config, fields)
             shop.signer.verify(customer_id, signature, ts)
             if ts is not None:
                 assert shop.config.signature_max_age is not None
                 check_timestamp(ts, now=services.now(), max_age=shop.config.signature_max_age)
-            # Counted only for a proven customer: a stranger cannot use up their budget.
-            services.per_customer.hit((domain, customer_id))
-            issued = services.issuer.mint_customer(
-                shop=domain,
-                customer_id=customer_id,
-                audience=shop.config.audience,
-                scope=shop.config.scope,
-                ttl=shop.config.token_ttl,
-            )
+            issued = self._mint(shop, customer_id)
         except ServiceError as exc:
             exc.headers |= cors
             raise
         return JSON(token_body(issued), headers={**NO_STORE, **cors})
+
+    async def app_proxy_token(self, request: Request) -> Response:
+        """GET|POST /v1/app-proxy/customer-token, forwarded and signed by Shopify.
+
+        No CORS and no per-IP limit: the caller is Shopify's proxy, on behalf of
+        a same-origin storefront page. The request body, if any, is not read.
+        """
+        params = parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        shops = [value for name, value in params if name == "shop"]
+        shop = self.services.shops.get(shops[0]) if len(shops) == 1 else None
+        if shop is None or shop.config.app_proxy_secret is None:
+            raise UnknownShop("This shop is not configured for the App Proxy.")
+        request.state.shop = shop.config.domain
+        verify_app_proxy(params, shop.config.app_proxy_secret, now=self.services.now())
+        customers = [value for name, value in params if name == "logged_in_customer_id"]
+        if len(customers) != 1:
+            raise InvalidRequest("Expected one `logged_in_customer_id`.")
+        if not customers[0]:
+            # Shopify sends the parameter empty for a guest.
+            raise LoginRequired("Log in to get a customer token.")
+        issued = self._mint(shop, parse_customer_id(customers[0]))
+        return JSON(token_body(issued), headers=NO_STORE)
+
+    def _mint(self, shop: Shop, customer_id: str) -> IssuedToken:
+        # Counted only for a proven customer: a stranger cannot use up their budget.
+        self.services.per_customer.hit((shop.config.domain, customer_id))
+        return self.services.issuer.mint_customer(
+            shop=shop.config.domain,
+            customer_id=customer_id,
+            audience=shop.config.audience,
+            scope=shop.config.scope,
+            ttl=shop.config.token_ttl,
+        )
 
     async def customer_token_preflight(self, request: Request) -> Response:
         """OPTIONS /v1/shops/{shop}/customer-token (CORS preflight)"""
@@ -133,14 +161,14 @@ class Endpoints:
         return self.services.shop(domain).cors.preflight(request)
 
     @staticmethod
-    def _timestamp(shop: ShopConfig, value: object | None) -> int | None:
-        if value is None:
+    def _timestamp(shop: ShopConfig, fields: dict[str, object]) -> int | None:
+        if "ts" not in fields:
             if shop.require_timestamp:
                 raise InvalidRequest("This shop requires a timestamped signature (`ts`).")
             return None
         if shop.signature_max_age is None:
             raise InvalidRequest("This shop does not use timestamped signatures; omit `ts`.")
-        return parse_timestamp(value)
+        return parse_timestamp(fields["ts"])
 
     async def me(self, request: Request) -> Response:
         """GET /v1/me: the claims of a valid customer token, as a downstream API sees them."""

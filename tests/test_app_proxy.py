@@ -1,0 +1,173 @@
+"""Shopify App Proxy requests: DESIGN's app-proxy table, with Shopify's own example."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from urllib.parse import parse_qsl, urlencode
+
+import jwt
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from starlette.testclient import TestClient
+
+from service.errors import InvalidSignature, SignatureExpired
+from service.secret import Secret
+from service.signatures import app_proxy_message, verify_app_proxy
+from tests.conftest import SHOP, ClientFactory, Clock, make_shop
+from tests.test_routes import assert_error
+
+PROXY_SECRET = "shpss_" + "p" * 32
+URL = "/v1/app-proxy/customer-token"
+
+# Shopify's documented example ("Authenticate app proxies"), secret "hush".
+SHOPIFY_EXAMPLE = (
+    "extra=1&extra=2&shop=shop-name.myshopify.com&logged_in_customer_id=1"
+    "&path_prefix=%2Fapps%2Fawesome_reviews&timestamp=1317327555"
+    "&signature=4c68c8624d737112c91818c11017d24d334b524cb5c2b8ba08daa056f7395ddb"
+)
+
+
+def shopify_sign(params: list[tuple[str, str]], secret: str = PROXY_SECRET) -> str:
+    """Shopify's reference algorithm, written out independently of the service."""
+    grouped: dict[str, list[str]] = {}
+    for name, value in params:
+        grouped.setdefault(name, []).append(value)
+    message = "".join(sorted(f"{k}={','.join(v)}" for k, v in grouped.items()))
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def proxied_query(
+    clock: Clock, customer: str = "42", *, extra: list[tuple[str, str]] | None = None
+) -> list[tuple[str, str]]:
+    params = [
+        *(extra or []),
+        ("shop", SHOP),
+        ("logged_in_customer_id", customer),
+        ("path_prefix", "/apps/shapes"),
+        ("timestamp", str(int(clock()))),
+    ]
+    return [*params, ("signature", shopify_sign(params))]
+
+
+@pytest.fixture
+def proxy_client(client_factory: ClientFactory) -> TestClient:
+    return client_factory(shops={SHOP: make_shop(app_proxy_secret=Secret(PROXY_SECRET))})
+
+
+def test_shopify_documented_example_verifies() -> None:
+    params = parse_qsl(SHOPIFY_EXAMPLE)
+    assert app_proxy_message(params) == (
+        b"extra=1,2logged_in_customer_id=1path_prefix=/apps/awesome_reviews"
+        b"shop=shop-name.myshopify.comtimestamp=1317327555"
+    )
+    verify_app_proxy(params, Secret("hush"), now=1317327555 + 30)
+    with pytest.raises(SignatureExpired):
+        verify_app_proxy(params, Secret("hush"), now=1317327555 + 91)
+    with pytest.raises(InvalidSignature):
+        verify_app_proxy(params, Secret("hush!"), now=1317327555)
+
+
+@given(st.data())
+def test_any_changed_parameter_breaks_the_signature(data: st.DataObject) -> None:
+    clock = Clock()
+    params = proxied_query(clock)
+    index = data.draw(st.integers(0, len(params) - 2))  # not the signature itself
+    name, value = params[index]
+    changed = data.draw(st.text(min_size=1, max_size=5).filter(lambda v: v != value))
+    tampered = [*params[:index], (name, changed), *params[index + 1 :]]
+    with pytest.raises(InvalidSignature):
+        verify_app_proxy(tampered, Secret(PROXY_SECRET), now=clock())
+
+
+@pytest.mark.parametrize(
+    "added",
+    [("logged_in_customer_id", "43"), ("extra", "1"), ("shop", SHOP), ("signature", "0" * 64)],
+)
+def test_duplicate_or_added_parameters_break_the_signature(added: tuple[str, str]) -> None:
+    clock = Clock()
+    with pytest.raises(InvalidSignature):
+        verify_app_proxy([*proxied_query(clock), added], Secret(PROXY_SECRET), now=clock())
+
+
+@given(offset=st.integers(min_value=-100_000, max_value=100_000))
+def test_timestamp_window_is_90_seconds(offset: int) -> None:
+    clock = Clock()
+    params = proxied_query(clock)
+    if abs(offset) <= 90:
+        verify_app_proxy(params, Secret(PROXY_SECRET), now=clock() + offset)
+    else:
+        with pytest.raises(SignatureExpired):
+            verify_app_proxy(params, Secret(PROXY_SECRET), now=clock() + offset)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_signed_proxy_request_gets_a_token(
+    proxy_client: TestClient, clock: Clock, method: str
+) -> None:
+    response = proxy_client.request(method, f"{URL}?{urlencode(proxied_query(clock))}")
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert claims["sub"] == "42" and claims["shop"] == SHOP
+    assert body["identifier"] == "customer" and body["token"] == body["access_token"]
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_extra_parameters_signed_by_shopify_are_fine(
+    proxy_client: TestClient, clock: Clock
+) -> None:
+    query = proxied_query(clock, extra=[("extra", "1"), ("extra", "2")])
+    assert proxy_client.get(f"{URL}?{urlencode(query)}").status_code == 200
+
+
+def test_a_guest_gets_login_required(proxy_client: TestClient, clock: Clock) -> None:
+    response = proxy_client.get(f"{URL}?{urlencode(proxied_query(clock, customer=''))}")
+    assert_error(response, 401, "login_required")
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["missing", "wrong", "customer", "added", "duplicate-signature", "uppercase"],
+)
+def test_bad_signatures_get_401(proxy_client: TestClient, clock: Clock, change: str) -> None:
+    params = proxied_query(clock)
+    signature = params[-1][1]
+    if change == "missing":
+        params = params[:-1]
+    elif change == "wrong":
+        params[-1] = ("signature", "0" * 64)
+    elif change == "customer":
+        params[1] = ("logged_in_customer_id", "43")
+    elif change == "added":
+        params.append(("logged_in_customer_id", "43"))
+    elif change == "duplicate-signature":
+        params.append(("signature", signature))
+    else:
+        params[-1] = ("signature", signature.upper())
+    response = proxy_client.get(f"{URL}?{urlencode(params)}")
+    body = assert_error(response, 401, "invalid_signature")
+    assert signature not in str(body)
+
+
+@pytest.mark.parametrize("offset", [-91, 91, -3600])
+def test_an_old_or_future_timestamp_gets_signature_expired(
+    proxy_client: TestClient, clock: Clock, offset: int
+) -> None:
+    query = urlencode(proxied_query(clock))
+    clock.advance(-offset)
+    assert_error(proxy_client.get(f"{URL}?{query}"), 401, "signature_expired")
+
+
+def test_unknown_shop_or_no_proxy_secret_gets_404(
+    client_factory: ClientFactory, clock: Clock
+) -> None:
+    query = proxied_query(clock)
+    without_secret = client_factory()  # the shop exists but has no app_proxy_secret
+    assert_error(without_secret.get(f"{URL}?{urlencode(query)}"), 404, "unknown_shop")
+    other = [(k, "other.myshopify.com" if k == "shop" else v) for k, v in query]
+    with_secret = client_factory(shops={SHOP: make_shop(app_proxy_secret=Secret(PROXY_SECRET))})
+    assert_error(with_secret.get(f"{URL}?{urlencode(other)}"), 404, "unknown_shop")
+    assert_error(with_secret.get(URL), 404, "unknown_shop")
