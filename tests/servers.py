@@ -15,6 +15,8 @@ from pathlib import Path
 
 from tests.conftest import SECRET
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def free_port() -> int:
     with socket.socket() as sock:
