@@ -11,6 +11,8 @@ const KEY_PREFIX = 'shapes:omneo:shapestoken:'
 const MODES = ['signed', 'timestamped', 'app-proxy']
 const CUSTOMER_ID = /^[1-9][0-9]{0,19}$/
 const DIGITS = /^[0-9]+$/
+// How long a tab keeps the lock after storing a new token (see lockedRequest).
+const HANDOFF_MS = 100
 
 /** The storage key (and Web Locks name) of one customer's token. */
 export function storageKey (customerId) {
@@ -252,9 +254,23 @@ export function createTokenClient (options) {
     }
   }
 
-  function withLock (task) {
-    if (locks && typeof locks.request === 'function') return locks.request(key, task)
-    return task()
+  /** Under the customer's lock: storage again (another tab may have just stored a token), else a request. */
+  function lockedRequest () {
+    if (!locks || typeof locks.request !== 'function') return readStored() || requestToken()
+    return new Promise((resolve, reject) => {
+      locks.request(key, async () => {
+        const stored = readStored()
+        if (stored) return resolve(stored)
+        try {
+          resolve(await requestToken())
+        } catch (err) {
+          return reject(err)
+        }
+        // A browser keeps a copy of localStorage per tab process and updates the others
+        // asynchronously: hold the lock a moment so the next tab reads this token.
+        await new Promise((done) => setTimeout(done, HANDOFF_MS))
+      }).catch(reject)
+    })
   }
 
   /** The customer's token: the stored one while fresh, else a new one (one request at a time). */
@@ -262,8 +278,7 @@ export function createTokenClient (options) {
     const token = readStored()
     if (token) return Promise.resolve(token)
     if (!inflight) {
-      // After the lock, storage is read again: another tab may have just stored a token.
-      const request = (async () => withLock(async () => readStored() || requestToken()))()
+      const request = (async () => lockedRequest())()
       inflight = request.finally(() => {
         inflight = null
       })

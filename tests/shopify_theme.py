@@ -1,0 +1,118 @@
+"""A stand-in for a Shopify theme: the real Liquid engine and the real snippet.
+
+Shopify's ``hmac_sha256`` and ``json`` filters are written here again, on purpose
+independently of ``service/liquid.py``: a test that rendered the snippet with the
+service's own filters could not notice the two agreeing on the same mistake.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+from liquid import CachingFileSystemLoader, Environment
+
+SNIPPETS = Path(__file__).resolve().parent.parent / "liquid_snippets"
+SNIPPET = SNIPPETS / "shapes-token.liquid"
+RENDER = "{% render 'shapes-token', endpoint: endpoint, mode: mode, script_src: script_src %}"
+CONFIG_ID = "shapes-token-config"
+
+# Shopify's `json` filter escapes these so its output is safe inside a <script> tag.
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def hmac_sha256(value: object, key: object) -> str:
+    """Shopify's ``hmac_sha256``: lowercase hex HMAC-SHA256 of the input, keyed by the argument."""
+    return hmac.digest(str(key).encode("utf-8"), str(value).encode("utf-8"), "sha256").hex()
+
+
+def shopify_json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False).translate(_SCRIPT_SAFE)
+
+
+def environment() -> Any:
+    env = Environment(loader=CachingFileSystemLoader(SNIPPETS, ext=".liquid"))
+    env.filters["hmac_sha256"] = hmac_sha256
+    env.filters["json"] = shopify_json
+    return env
+
+
+def theme_context(customer_id: int | str | None, secret: str) -> dict[str, object]:
+    """The Shopify objects the snippet reads: ``customer`` and the shop's metafield."""
+    return {
+        "customer": None if customer_id is None else {"id": customer_id},
+        "shop": {"metafields": {"omneo": {"id_secret": secret}}},
+    }
+
+
+def render_snippet(
+    *,
+    customer_id: int | str | None,
+    secret: str,
+    endpoint: str | None = None,
+    mode: str | None = None,
+    script_src: str | None = None,
+    source: str = RENDER,
+) -> str:
+    """Render ``source`` (by default a ``{% render 'shapes-token' %}`` line) as a theme does."""
+    template = environment().from_string(source)
+    text: str = template.render(
+        endpoint=endpoint,
+        mode=mode,
+        script_src=script_src,
+        **theme_context(customer_id, secret),
+    )
+    return text
+
+
+class Scripts(HTMLParser):
+    """Every ``<script>`` of a page, as a browser's tokenizer splits them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.scripts: list[tuple[dict[str, str | None], str]] = []
+        self._open: dict[str, str | None] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "script":
+            self._open = dict(attrs)
+            self.scripts.append((self._open, ""))
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            attrs, text = self.scripts[-1]
+            self.scripts[-1] = (attrs, text + data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._open = None
+
+
+def scripts(html: str) -> list[tuple[dict[str, str | None], str]]:
+    parser = Scripts()
+    parser.feed(html)
+    parser.close()
+    return parser.scripts
+
+
+def read_config(html: str) -> dict[str, Any]:
+    """The JSON of the page's one ``#shapes-token-config`` tag."""
+    (text,) = [
+        text
+        for attrs, text in scripts(html)
+        if attrs.get("id") == CONFIG_ID and attrs.get("type") == "application/json"
+    ]
+    config: dict[str, Any] = json.loads(text)
+    return config
+
+
+def usage_line() -> str:
+    """The ``{% render %}`` line under ``Usage:`` in the snippet's header comment."""
+    source = SNIPPET.read_text(encoding="utf-8")
+    match = re.search(r"^\s*Usage:\s*\n\s*(\{%-?\s*render .*?%\})\s*$", source, re.MULTILINE)
+    assert match, "the header comment has no `Usage:` render line"
+    return match.group(1)

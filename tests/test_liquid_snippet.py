@@ -1,0 +1,189 @@
+"""The storefront snippet, rendered by the real Liquid engine as a Shopify theme renders it."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+from starlette.testclient import TestClient
+
+from service.app import create_app
+from service.dev import DEMO_CUSTOMER, DEMO_SHOP, development_settings
+from tests.conftest import AUDIENCE, ISSUER, SECRET, SHOP, ClientFactory, Clock, make_shop
+from tests.shopify_theme import (
+    CONFIG_ID,
+    SNIPPET,
+    hmac_sha256,
+    read_config,
+    render_snippet,
+    scripts,
+    usage_line,
+)
+
+ENDPOINT = f"{ISSUER}/v1/shops/{SHOP}/customer-token"
+CUSTOMER = 12345678901234  # Shopify's `customer.id` is a number
+HOSTILE = "</script><script>alert(1)</script>"
+
+
+@pytest.fixture(autouse=True)
+def real_time(clock: Clock) -> None:
+    # `'now' | date: '%s'` in the snippet reads the real clock; the service must agree.
+    clock.now = time.time()
+
+
+def mint(client: TestClient, config: dict[str, object]) -> dict[str, object]:
+    body = {name: config[name] for name in ("signature", "ts") if config[name] is not None}
+    response = client.post(
+        f"/v1/shops/{SHOP}/customer-token", json={"id": config["customerId"], **body}
+    )
+    assert response.status_code == 200, response.text
+    claims: dict[str, object] = jwt.decode(
+        response.json()["access_token"],
+        jwt.PyJWKSet.from_dict(client.get("/.well-known/jwks.json").json()).keys[0],
+        algorithms=["ES256"],
+        audience=AUDIENCE,
+        issuer=ISSUER,
+    )
+    return claims
+
+
+def test_a_customer_page_renders_the_config_tag_with_exactly_the_documented_fields() -> None:
+    html = render_snippet(customer_id=CUSTOMER, secret=SECRET, endpoint=ENDPOINT)
+    assert read_config(html) == {
+        "customerId": str(CUSTOMER),
+        "signature": hmac_sha256(CUSTOMER, SECRET),
+        "ts": None,
+        "endpoint": ENDPOINT,
+        "mode": "signed",
+    }
+
+
+def test_the_customer_id_is_a_json_string_even_though_liquid_has_a_number() -> None:
+    config = read_config(render_snippet(customer_id=CUSTOMER, secret=SECRET, endpoint=ENDPOINT))
+    # A JSON number this large would lose digits in JavaScript past 2**53.
+    assert isinstance(config["customerId"], str)
+    assert config["customerId"] == "12345678901234"
+
+
+def test_the_rendered_signature_is_accepted_by_the_service(client: TestClient) -> None:
+    config = read_config(render_snippet(customer_id=CUSTOMER, secret=SECRET, endpoint=ENDPOINT))
+    claims = mint(client, config)
+    assert claims["sub"] == str(CUSTOMER)
+    assert claims["shop"] == SHOP
+
+
+def test_a_guest_page_renders_a_null_customer_and_no_signature() -> None:
+    html = render_snippet(customer_id=None, secret=SECRET, endpoint=ENDPOINT)
+    assert read_config(html) == {
+        "customerId": None,
+        "signature": None,
+        "ts": None,
+        "endpoint": ENDPOINT,
+        "mode": "signed",
+    }
+    assert SECRET not in html
+
+
+def test_timestamped_mode_signs_the_id_and_the_render_time(
+    client_factory: ClientFactory,
+) -> None:
+    before = int(time.time())
+    config = read_config(
+        render_snippet(customer_id=CUSTOMER, secret=SECRET, endpoint=ENDPOINT, mode="timestamped")
+    )
+    after = int(time.time())
+    assert config["mode"] == "timestamped"
+    ts = config["ts"]
+    assert isinstance(ts, str) and ts.isdigit()
+    assert before <= int(ts) <= after
+    assert config["signature"] == hmac_sha256(f"{CUSTOMER}:{ts}", SECRET)
+    assert config["signature"] != hmac_sha256(CUSTOMER, SECRET)
+
+    client = client_factory(shops={SHOP: make_shop(signature_max_age=86400)})
+    assert mint(client, config)["sub"] == str(CUSTOMER)
+
+
+def test_app_proxy_mode_renders_no_signature_and_no_secret() -> None:
+    html = render_snippet(customer_id=CUSTOMER, secret=SECRET, mode="app-proxy")
+    assert read_config(html) == {
+        "customerId": str(CUSTOMER),
+        "signature": None,
+        "ts": None,
+        "endpoint": "/apps/shapes/customer-token",
+        "mode": "app-proxy",
+    }
+    assert SECRET not in html
+    assert hmac_sha256(CUSTOMER, SECRET) not in html
+
+
+@pytest.mark.parametrize("mode", [None, "signed", "timestamped", "app-proxy"])
+def test_the_secret_never_reaches_the_page(mode: str | None) -> None:
+    html = render_snippet(customer_id=CUSTOMER, secret=SECRET, endpoint=ENDPOINT, mode=mode)
+    assert SECRET not in html
+
+
+def test_an_endpoint_cannot_break_out_of_the_config_tag() -> None:
+    endpoint = f"https://tokens.example.com/{HOSTILE}?a=1&b=2"
+    html = render_snippet(customer_id=CUSTOMER, secret=SECRET, endpoint=endpoint)
+    # Parsed as a browser's tokenizer splits it: still one script, the JSON intact.
+    (only,) = scripts(html)
+    assert only[0] == {"type": "application/json", "id": CONFIG_ID}
+    assert json.loads(only[1])["endpoint"] == endpoint
+    assert "<" not in only[1] and ">" not in only[1] and "&" not in only[1]
+
+
+def test_a_script_src_cannot_break_out_of_its_attribute() -> None:
+    script_src = f'https://tokens.example.com/static/js/shapes-token.js?a=1&b="{HOSTILE}'
+    html = render_snippet(
+        customer_id=CUSTOMER, secret=SECRET, endpoint=ENDPOINT, script_src=script_src
+    )
+    config, module = scripts(html)
+    assert config[0]["id"] == CONFIG_ID
+    assert module == ({"type": "module", "src": script_src}, "")
+
+
+def test_the_header_comment_documents_accepts_and_a_usage_line_that_renders() -> None:
+    source = SNIPPET.read_text(encoding="utf-8")
+    header = source.split("{% endcomment %}", 1)[0]
+    assert header.startswith("{% comment %}")
+    accepts = header.split("Accepts:", 1)[1].split("Usage:", 1)[0]
+    for parameter in ("endpoint", "script_src", "mode"):
+        assert f"- {parameter}: {{" in accepts, parameter
+
+    line = usage_line()
+    html = render_snippet(customer_id=CUSTOMER, secret=SECRET, source=line)
+    endpoint = line.split("endpoint: '", 1)[1].split("'", 1)[0]
+    assert read_config(html)["endpoint"] == endpoint
+    assert read_config(html)["signature"] == hmac_sha256(CUSTOMER, SECRET)
+
+
+def test_demo_page_exists_in_development_mode_with_a_valid_signature(tmp_path: Path) -> None:
+    settings = development_settings(8123, state_dir=tmp_path)
+    secret = settings.shops[DEMO_SHOP].id_secrets[0].reveal().decode()
+    with TestClient(create_app(settings), base_url=settings.issuer) as client:
+        response = client.get("/demo")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/html")
+        config = read_config(response.text)
+        assert config["customerId"] == DEMO_CUSTOMER
+        assert config["endpoint"] == f"{settings.issuer}/v1/shops/{DEMO_SHOP}/customer-token"
+        assert config["signature"] == hmac_sha256(DEMO_CUSTOMER, secret)
+        assert secret not in response.text
+
+        minted = client.post(
+            config["endpoint"], json={"id": config["customerId"], "signature": config["signature"]}
+        )
+        assert minted.status_code == 200, minted.text
+
+        guest = read_config(client.get("/demo", params={"customer": "guest"}).text)
+        assert guest["customerId"] is None and guest["signature"] is None
+
+
+def test_demo_page_does_not_exist_outside_development_mode(client: TestClient) -> None:
+    response = client.get("/demo")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"] == "not_found"
