@@ -4,7 +4,7 @@ import functools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -15,6 +15,11 @@ from service.app import build_services, create_app
 from service.config import Rate, RateLimits, Settings, ShopConfig
 from service.secret import Secret
 from service.signatures import CustomerSigner
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext
+
+    from tests.storefront import Traffic
 
 settings.register_profile(
     "default", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -112,3 +117,46 @@ def client_factory(keyring: keys.KeyRing, clock: Clock) -> Iterator[ClientFactor
 @pytest.fixture
 def client(client_factory: ClientFactory) -> TestClient:
     return client_factory()
+
+
+# -- real-browser tests (tests/test_browser*.py); Playwright is imported only by them ------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """The system Chromium, headless, one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.storefront import CHROMIUM_ARGS, chromium_executable
+
+    executable = chromium_executable()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    """A fresh browser context per test: its own localStorage, cookies and Web Locks."""
+    context = browser.new_context()
+    context.set_default_timeout(10_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def traffic(context: BrowserContext) -> Traffic:
+    from tests.storefront import Traffic
+
+    seen = Traffic()
+    context.on("request", seen.record)
+    context.on(
+        "response",
+        lambda response: seen.responses.append(
+            (response.request.method, response.url, response.status)
+        ),
+    )
+    return seen

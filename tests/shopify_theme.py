@@ -10,11 +10,13 @@ from __future__ import annotations
 import hmac
 import json
 import re
+from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 from liquid import CachingFileSystemLoader, Environment
+from liquid.filter import with_environment
 
 SNIPPETS = Path(__file__).resolve().parent.parent / "liquid_snippets"
 SNIPPET = SNIPPETS / "shapes-token.liquid"
@@ -34,10 +36,29 @@ def shopify_json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False).translate(_SCRIPT_SAFE)
 
 
-def environment() -> Any:
+def frozen_date(date: Any, now: float) -> Any:
+    """The ``date`` filter with ``'now'`` (and ``'today'``) read as the Unix time ``now``.
+
+    A page rendered at ``now``, as a cached or copied page would be: the real filter
+    still formats the value, only the clock is moved.
+    """
+
+    @with_environment
+    def frozen(value: object, fmt: object, *, environment: Any) -> Any:
+        if value in ("now", "today"):
+            # Naive local time, as the real filter's datetime.now(): '%s' gives `now` back.
+            value = datetime.fromtimestamp(now)
+        return date(value, fmt, environment=environment)
+
+    return frozen
+
+
+def environment(*, now: float | None = None) -> Any:
     env = Environment(loader=CachingFileSystemLoader(SNIPPETS, ext=".liquid"))
     env.filters["hmac_sha256"] = hmac_sha256
     env.filters["json"] = shopify_json
+    if now is not None:
+        env.filters["date"] = frozen_date(env.filters["date"], now)
     return env
 
 
@@ -57,9 +78,13 @@ def render_snippet(
     mode: str | None = None,
     script_src: str | None = None,
     source: str = RENDER,
+    now: float | None = None,
 ) -> str:
-    """Render ``source`` (by default a ``{% render 'shapes-token' %}`` line) as a theme does."""
-    template = environment().from_string(source)
+    """Render ``source`` (by default a ``{% render 'shapes-token' %}`` line) as a theme does.
+
+    ``now`` renders the page as of that Unix time instead of the real clock.
+    """
+    template = environment(now=now).from_string(source)
     text: str = template.render(
         endpoint=endpoint,
         mode=mode,

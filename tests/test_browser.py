@@ -1,6 +1,6 @@
 """shapes-token.js in a real Chromium, against a real server, from a storefront on another origin.
 
-The storefront pages are rendered from the real snippet (tests/shopify_theme.py) and
+The storefront pages are rendered from the real snippet (tests/storefront.py) and
 served from their own origin, so the browser enforces CORS exactly as on a shop.
 Each test gets a fresh browser context: its own localStorage and Web Locks.
 """
@@ -9,166 +9,35 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.conftest import SECRET, SHOP
 from tests.servers import Server, config_toml, free_port, start_server, wait_ready
-from tests.shopify_theme import render_snippet
+from tests.storefront import (
+    CUSTOMER,
+    KEY,
+    KEY_PREFIX,
+    Storefront,
+    Traffic,
+    blank,
+    ready,
+    seed,
+    storage,
+    verify,
+    visit,
+)
 
 pytestmark = pytest.mark.browser
-
-CUSTOMER = "4242"
-KEY_PREFIX = "shapes:omneo:shapestoken:"
-KEY = KEY_PREFIX + CUSTOMER
-# The machine has no network: nothing in the browser may try to reach out.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-BLANK = b"<!doctype html><meta charset='utf-8'><title>Storefront</title><p>blank</p>"
-PAGE = """<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Storefront</title></head>
-<body>
-<h1>Storefront</h1>
-{snippet}
-</body>
-</html>
-"""
-
-# window.ShapesToken.ready as a value: {token} or {error, message}, never a thrown error.
-READY = """() => window.ShapesToken.ready.then(
-  (token) => ({ token }),
-  (err) => ({ error: String(err && err.code), message: String(err && err.message) }))"""
-STORAGE = "() => Object.fromEntries(Object.entries(localStorage))"
-
-
-def chromium_executable() -> str:
-    """The system Chromium: ``$CHROMIUM``, else ``chromium`` on the PATH. Missing is a failure."""
-    wanted = os.environ.get("CHROMIUM") or "chromium"
-    path = shutil.which(wanted)
-    if path is None:
-        pytest.fail(
-            f"Chromium not found ({wanted!r}): the browser tests drive the system Chromium. "
-            "The test command installs it (apt-get install -y chromium); "
-            "or set CHROMIUM to its path.",
-            pytrace=False,
-        )
-    return path
-
-
-# -- the storefront: a shop's pages on their own origin ---------------------------------
-
-Handler = Callable[["StorefrontHandler"], None]
-
-
-class Storefront(ThreadingHTTPServer):
-    """A storefront on its own 127.0.0.1 port (its own origin).
-
-    ``/?customer=<id>|guest[&mode=...]`` renders the real snippet as a theme would;
-    ``/blank`` is a plain page of the same origin, to seed storage before a visit.
-    ``routes`` adds handlers by path (a test App Proxy, say).
-    """
-
-    daemon_threads = True
-
-    def __init__(self, *, endpoint: str, script_src: str, secret: str = SECRET) -> None:
-        super().__init__(("127.0.0.1", 0), StorefrontHandler)
-        self.endpoint = endpoint
-        self.script_src = script_src
-        self.secret = secret
-        self.routes: dict[str, Handler] = {}
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self._thread.start()
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.server_port}"
-
-    def url(self, path: str = "/", **query: str) -> str:
-        return f"{self.origin}{path}" + (f"?{urlencode(query)}" if query else "")
-
-    def page(self, query: Mapping[str, str]) -> str:
-        customer = query.get("customer", "guest")
-        mode = query.get("mode")
-        snippet = render_snippet(
-            customer_id=None if customer == "guest" else int(customer),
-            secret=self.secret,
-            # Shopify's App Proxy path is the snippet's default endpoint in that mode.
-            endpoint=None if mode == "app-proxy" else self.endpoint,
-            mode=mode,
-            script_src=self.script_src,
-        )
-        return PAGE.format(snippet=snippet)
-
-    def close(self) -> None:
-        self.shutdown()
-        self.server_close()
-        self._thread.join(timeout=10)
-
-
-class StorefrontHandler(BaseHTTPRequestHandler):
-    server: Storefront
-
-    def do_GET(self) -> None:
-        url = urlsplit(self.path)
-        route = self.server.routes.get(url.path)
-        if route is not None:
-            route(self)
-        elif url.path == "/":
-            page = self.server.page(dict(parse_qsl(url.query)))
-            self.respond(200, page.encode("utf-8"))
-        elif url.path == "/blank":
-            self.respond(200, BLANK)
-        else:
-            self.respond(404, b"not found", "text/plain")
-
-    def do_POST(self) -> None:
-        route = self.server.routes.get(urlsplit(self.path).path)
-        if route is None:
-            self.respond(404, b"not found", "text/plain")
-        else:
-            route(self)
-
-    def respond(
-        self,
-        status: int,
-        body: bytes,
-        content_type: str = "text/html; charset=utf-8",
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # quiet: pytest shows failures, not every page view
 
 
 # -- the deployment: a real token server and two storefronts ----------------------------
@@ -187,31 +56,6 @@ class Site:
     @property
     def me(self) -> str:
         return f"{self.server.url}/v1/me"
-
-
-@dataclass
-class Traffic:
-    """What a browser context sent, as the page's network saw it."""
-
-    requests: list[tuple[str, str]] = field(default_factory=list)
-    responses: list[tuple[str, str, int]] = field(default_factory=list)
-
-    def count(self, method: str, url: str) -> int:
-        return self.requests.count((method, url))
-
-    def statuses(self, method: str, url: str) -> list[int]:
-        return [status for m, u, status in self.responses if (m, u) == (method, url)]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = chromium_executable()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -241,63 +85,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     assert "eyJ" not in log
 
 
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    context = browser.new_context()
-    context.set_default_timeout(10_000)
-    yield context
-    context.close()
-
-
-@pytest.fixture
-def traffic(context: BrowserContext) -> Traffic:
-    seen = Traffic()
-    context.on("request", lambda request: seen.requests.append((request.method, request.url)))
-    context.on(
-        "response",
-        lambda response: seen.responses.append(
-            (response.request.method, response.url, response.status)
-        ),
-    )
-    return seen
-
-
 # -- page helpers -----------------------------------------------------------------------
-
-
-def visit(context: BrowserContext, url: str, page: Page | None = None) -> Page:
-    """Open ``url`` and wait until shapes-token.js has started."""
-    page = page or context.new_page()
-    page.goto(url)
-    page.wait_for_function("() => window.ShapesToken !== undefined")
-    return page
-
-
-def ready(page: Page) -> dict[str, Any]:
-    result: dict[str, Any] = page.evaluate(READY)
-    return result
-
-
-def storage(page: Page) -> dict[str, str]:
-    items: dict[str, str] = page.evaluate(STORAGE)
-    return items
-
-
-def blank(context: BrowserContext, storefront: Storefront) -> Page:
-    """A page of the storefront's origin that does not run the snippet."""
-    page = context.new_page()
-    page.goto(storefront.url("/blank"))
-    return page
-
-
-def seed(context: BrowserContext, storefront: Storefront, items: Mapping[str, str]) -> Page:
-    """Put ``items`` in the storefront origin's localStorage before any snippet page loads."""
-    page = blank(context, storefront)
-    page.evaluate(
-        "(items) => Object.entries(items).forEach(([k, v]) => localStorage.setItem(k, v))",
-        dict(items),
-    )
-    return page
 
 
 def waiting_for_lock(page: Page, name: str) -> int:
@@ -316,22 +104,6 @@ def forge(*, exp: float, **claims: object) -> str:
     now = int(time.time())
     payload = {"sub": CUSTOMER, "shop": SHOP, "iat": now, "nbf": now, "exp": int(exp), **claims}
     return jwt.encode(payload, key, algorithm="ES256", headers={"typ": "at+jwt", "kid": "forged"})
-
-
-def verify(token: str, server: Server) -> dict[str, Any]:
-    """What a downstream API does: the JWKS, the key by kid, a full verification."""
-    signing_key = jwt.PyJWKClient(f"{server.url}/.well-known/jwks.json").get_signing_key_from_jwt(
-        token
-    )
-    claims: dict[str, Any] = jwt.decode(
-        token,
-        signing_key.key,
-        algorithms=["ES256"],
-        audience=server.url,
-        issuer=server.url,
-        options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]},
-    )
-    return claims
 
 
 # -- the tests --------------------------------------------------------------------------

@@ -1,0 +1,266 @@
+"""The storefront side of the real-browser tests: shop pages on their own origin.
+
+The pages are rendered from the real snippet (tests/shopify_theme.py) and served from
+their own 127.0.0.1 port, so the browser enforces CORS exactly as on a shop. The
+fixtures that drive Chromium (``browser``, ``context``, ``traffic``) are in conftest.py.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import jwt
+import pytest
+from playwright.sync_api import BrowserContext, Page, Request
+
+from tests.conftest import SECRET
+from tests.servers import Server
+from tests.shopify_theme import render_snippet
+
+CUSTOMER = "4242"
+KEY_PREFIX = "shapes:omneo:shapestoken:"
+KEY = KEY_PREFIX + CUSTOMER
+#: The storefront's login session, as Shopify's own session cookie: who is logged in.
+SESSION_COOKIE = "storefront_customer"
+# The machine has no network: nothing in the browser may try to reach out.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+BLANK = b"<!doctype html><meta charset='utf-8'><title>Storefront</title><p>blank</p>"
+PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Storefront</title></head>
+<body>
+<h1>Storefront</h1>
+{snippet}
+</body>
+</html>
+"""
+
+# window.ShapesToken.ready as a value: {token} or {error, message}, never a thrown error.
+READY = """() => window.ShapesToken.ready.then(
+  (token) => ({ token }),
+  (err) => ({ error: String(err && err.code), message: String(err && err.message) }))"""
+STORAGE = "() => Object.fromEntries(Object.entries(localStorage))"
+
+
+def chromium_executable() -> str:
+    """The system Chromium: ``$CHROMIUM``, else ``chromium`` on the PATH. Missing is a failure."""
+    wanted = os.environ.get("CHROMIUM") or "chromium"
+    path = shutil.which(wanted)
+    if path is None:
+        pytest.fail(
+            f"Chromium not found ({wanted!r}): the browser tests drive the system Chromium. "
+            "The test command installs it (apt-get install -y chromium); "
+            "or set CHROMIUM to its path.",
+            pytrace=False,
+        )
+    return path
+
+
+# -- the storefront: a shop's pages on their own origin ---------------------------------
+
+Handler = Callable[["StorefrontHandler"], None]
+
+
+class Storefront(ThreadingHTTPServer):
+    """A storefront on its own 127.0.0.1 port (its own origin).
+
+    ``/?customer=<id>|guest[&mode=...][&at=<unix time>]`` renders the real snippet as a
+    theme would (as of ``at``, if given) and logs that customer in (a session cookie);
+    ``/blank`` is a plain page of the same origin, to seed storage before a visit.
+    ``routes`` adds handlers by path, or by path prefix for a key ending in ``/``
+    (a test App Proxy, say).
+    """
+
+    daemon_threads = True
+
+    def __init__(self, *, endpoint: str, script_src: str, secret: str = SECRET) -> None:
+        super().__init__(("127.0.0.1", 0), StorefrontHandler)
+        self.endpoint = endpoint
+        self.script_src = script_src
+        self.secret = secret
+        self.routes: dict[str, Handler] = {}
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}"
+
+    def url(self, path: str = "/", **query: str) -> str:
+        return f"{self.origin}{path}" + (f"?{urlencode(query)}" if query else "")
+
+    def route(self, path: str) -> Handler | None:
+        found = self.routes.get(path)
+        if found is None:
+            prefixes = [key for key in self.routes if key.endswith("/") and path.startswith(key)]
+            found = self.routes[max(prefixes, key=len)] if prefixes else None
+        return found
+
+    def page(self, query: Mapping[str, str]) -> str:
+        customer = query.get("customer", "guest")
+        mode = query.get("mode")
+        snippet = render_snippet(
+            customer_id=None if customer == "guest" else int(customer),
+            secret=self.secret,
+            # Shopify's App Proxy path is the snippet's default endpoint in that mode.
+            endpoint=None if mode == "app-proxy" else self.endpoint,
+            mode=mode,
+            script_src=self.script_src,
+            now=float(query["at"]) if "at" in query else None,
+        )
+        return PAGE.format(snippet=snippet)
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self._thread.join(timeout=10)
+
+
+class StorefrontHandler(BaseHTTPRequestHandler):
+    server: Storefront
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        route = self.server.route(url.path)
+        if route is not None:
+            route(self)
+        elif url.path == "/":
+            query = dict(parse_qsl(url.query))
+            customer = query.get("customer", "guest")
+            session = "" if customer == "guest" else customer
+            page = self.server.page(query)
+            self.respond(
+                200,
+                page.encode("utf-8"),
+                headers={"Set-Cookie": f"{SESSION_COOKIE}={session}; Path=/; HttpOnly"},
+            )
+        elif url.path == "/blank":
+            self.respond(200, BLANK)
+        else:
+            self.respond(404, b"not found", "text/plain")
+
+    def do_POST(self) -> None:
+        route = self.server.route(urlsplit(self.path).path)
+        if route is None:
+            self.respond(404, b"not found", "text/plain")
+        else:
+            route(self)
+
+    def logged_in_customer(self) -> str:
+        """The customer of this browser's storefront session; empty for a guest."""
+        cookies = SimpleCookie(self.headers.get("Cookie", ""))
+        morsel = cookies.get(SESSION_COOKIE)
+        return morsel.value if morsel is not None else ""
+
+    def respond(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "text/html; charset=utf-8",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # quiet: pytest shows failures, not every page view
+
+
+@dataclass
+class Traffic:
+    """What a browser context sent, as the page's network saw it."""
+
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    responses: list[tuple[str, str, int]] = field(default_factory=list)
+    sent: list[Request] = field(default_factory=list)
+
+    def record(self, request: Request) -> None:
+        self.requests.append((request.method, request.url))
+        self.sent.append(request)
+
+    def count(self, method: str, url: str) -> int:
+        return self.requests.count((method, url))
+
+    def statuses(self, method: str, url: str) -> list[int]:
+        return [status for m, u, status in self.responses if (m, u) == (method, url)]
+
+    def to(self, path_suffix: str) -> list[Request]:
+        """The requests whose URL path ends with ``path_suffix``, in order."""
+        return [r for r in self.sent if urlsplit(r.url).path.endswith(path_suffix)]
+
+
+# -- page helpers -----------------------------------------------------------------------
+
+
+def visit(context: BrowserContext, url: str, page: Page | None = None) -> Page:
+    """Open ``url`` and wait until shapes-token.js has started."""
+    page = page or context.new_page()
+    page.goto(url)
+    page.wait_for_function("() => window.ShapesToken !== undefined")
+    return page
+
+
+def ready(page: Page) -> dict[str, Any]:
+    result: dict[str, Any] = page.evaluate(READY)
+    return result
+
+
+def storage(page: Page) -> dict[str, str]:
+    items: dict[str, str] = page.evaluate(STORAGE)
+    return items
+
+
+def blank(context: BrowserContext, storefront: Storefront) -> Page:
+    """A page of the storefront's origin that does not run the snippet."""
+    page = context.new_page()
+    page.goto(storefront.url("/blank"))
+    return page
+
+
+def seed(context: BrowserContext, storefront: Storefront, items: Mapping[str, str]) -> Page:
+    """Put ``items`` in the storefront origin's localStorage before any snippet page loads."""
+    page = blank(context, storefront)
+    page.evaluate(
+        "(items) => Object.entries(items).forEach(([k, v]) => localStorage.setItem(k, v))",
+        dict(items),
+    )
+    return page
+
+
+def verify(token: str, server: Server) -> dict[str, Any]:
+    """What a downstream API does: the JWKS, the key by kid, a full verification."""
+    signing_key = jwt.PyJWKClient(f"{server.url}/.well-known/jwks.json").get_signing_key_from_jwt(
+        token
+    )
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        signing_key.key,
+        algorithms=["ES256"],
+        audience=server.url,
+        issuer=server.url,
+        options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]},
+    )
+    return claims
