@@ -11,6 +11,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -32,8 +33,16 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 class JSON(JSONResponse):
     """Compact UTF-8 JSON."""
 
+    _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        try:
+            # orjson writes the same compact UTF-8 several times faster.
+            return orjson.dumps(content)
+        except TypeError:
+            # It refuses what the standard library accepts (integers over 64 bits,
+            # lone surrogates): answer exactly as the standard library would.
+            return self._encoder.encode(content).encode("utf-8")
 
 
 def error_response(exc: ServiceError) -> Response:
@@ -179,3 +188,6 @@ class CORSPolicy:
             "Access-Control-Max-Age": self.MAX_AGE,
         }
         return Response(status_code=204, headers=headers)
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_refuse_constant)
