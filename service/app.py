@@ -26,6 +26,7 @@ from service.errors import (
 )
 from service.http import error_response
 from service.logs import log
+from service.metrics import Metrics
 from service.middleware import RequestLog, StaticHeaders
 from service.ratelimit import RateLimiter
 from service.routes import Endpoints, Services, Shop
@@ -64,15 +65,38 @@ def build_services(
 ) -> Services:
     keyring = keyring or load_keyring(settings, now=now)
     limits = settings.rate_limits
+    per_customer = RateLimiter(limits.per_customer, max_entries=limits.max_entries, timer=monotonic)
+    per_ip = RateLimiter(limits.per_ip, max_entries=limits.max_entries, timer=monotonic)
+    metrics = Metrics(
+        [
+            (
+                "shapestoken_ratelimit_tracked_keys",
+                "Keys a rate limiter tracks.",
+                {"limiter": "per_customer"},
+                lambda: len(per_customer),
+            ),
+            (
+                "shapestoken_ratelimit_tracked_keys",
+                "Keys a rate limiter tracks.",
+                {"limiter": "per_ip"},
+                lambda: len(per_ip),
+            ),
+            (
+                "shapestoken_signing_keys_published",
+                "Keys in the JWKS.",
+                {},
+                lambda: len(keyring.published()),
+            ),
+        ]
+    )
     return Services(
         settings=settings,
         keyring=keyring,
         issuer=TokenIssuer(keyring, settings.issuer, now=now),
         verifier=TokenVerifier(keyring, settings.issuer, now=now),
-        per_customer=RateLimiter(
-            limits.per_customer, max_entries=limits.max_entries, timer=monotonic
-        ),
-        per_ip=RateLimiter(limits.per_ip, max_entries=limits.max_entries, timer=monotonic),
+        per_customer=per_customer,
+        per_ip=per_ip,
+        metrics=metrics,
         now=now,
         shops={domain: Shop.build(shop) for domain, shop in settings.shops.items()},
     )
@@ -132,6 +156,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         Route("/v1/me", endpoints.me_preflight, methods=["OPTIONS"]),
         Route("/.well-known/jwks.json", endpoints.jwks, methods=["GET"]),
         Route("/healthz", endpoints.healthz, methods=["GET"]),
+        Route("/metrics", endpoints.metrics, methods=["GET"]),
         Route("/readyz", endpoints.readyz, methods=["GET"]),
         Mount(
             "/static/js",
@@ -143,7 +168,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         routes.append(Route("/demo", _demo_page(settings), methods=["GET"]))
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestLog)],
+        middleware=[Middleware(RequestLog, metrics=services.metrics)],
         exception_handlers={
             ServiceError: _service_error,
             HTTPException: _http_error,

@@ -9,15 +9,17 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.logs import log
+from service.metrics import Metrics
 
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{8,64}")
 
 
 class RequestLog:
-    """Adds ``X-Request-ID`` and logs one line per request once it is answered."""
+    """Adds ``X-Request-ID``, logs one line per request and counts it in ``metrics``."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -37,6 +39,10 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - start
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            self.metrics.observe(scope["method"], template, status, elapsed)
             state = scope.get("state") or {}
             log.info(
                 "request",
@@ -45,7 +51,7 @@ class RequestLog:
                         "method": scope["method"],
                         "path": scope["path"],
                         "status": status,
-                        "duration_ms": round((time.perf_counter() - start) * 1000, 2),
+                        "duration_ms": round(elapsed * 1000, 2),
                         "shop": state.get("shop", "-"),
                         "request_id": request_id.decode("ascii"),
                     }

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 
 import jwt
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from service.config import Settings, ShopConfig
 from service.errors import (
@@ -22,6 +22,7 @@ from service.errors import (
 )
 from service.http import JSON, NO_STORE, CORSPolicy, bearer_token, check_fields, read_fields
 from service.keys import KeyRing
+from service.metrics import Metrics
 from service.ratelimit import RateLimiter
 from service.signatures import (
     CustomerSigner,
@@ -58,6 +59,7 @@ class Services:
     verifier: TokenVerifier
     per_customer: RateLimiter
     per_ip: RateLimiter
+    metrics: Metrics
     now: Callable[[], float] = time.time
     shops: dict[str, Shop] = field(default_factory=dict)
 
@@ -199,6 +201,14 @@ class Endpoints:
 
     async def healthz(self, request: Request) -> Response:
         return JSON({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+    async def metrics(self, request: Request) -> Response:
+        """GET /metrics: Prometheus text format."""
+        return PlainTextResponse(
+            self.services.metrics.render(),
+            media_type="text/plain; version=0.0.4",
+            headers={"Cache-Control": "no-store"},
+        )
 
     async def readyz(self, request: Request) -> Response:
         # The in-memory state has nothing to be down; a signing key must exist.

@@ -135,16 +135,19 @@ class _ECDSASigner:
         return der_to_raw_signature(self._key.sign(message, self._ecdsa), self._key.curve)
 
 
-class TokenIssuer:
-    """Signs access tokens with the keyring's active key."""
-
+class _KeyringClient:
     def __init__(
         self, keyring: KeyRing, issuer: str, *, now: Callable[[], float] = time.time
     ) -> None:
         self._keyring = keyring
         self._issuer = issuer
         self._now = now
-        self._signer: CompactSigner | None = None
+
+
+class TokenIssuer(_KeyringClient):
+    """Signs access tokens with the keyring's active key."""
+
+    _signer: CompactSigner | None = None
 
     def mint_customer(
         self, *, shop: str, customer_id: str, audience: str, scope: str, ttl: int
@@ -173,15 +176,8 @@ class TokenIssuer:
         return signer.sign(payload)
 
 
-class TokenVerifier:
+class TokenVerifier(_KeyringClient):
     """Verifies tokens offline, exactly as a downstream API should."""
-
-    def __init__(
-        self, keyring: KeyRing, issuer: str, *, now: Callable[[], float] = time.time
-    ) -> None:
-        self._keyring = keyring
-        self._issuer = issuer
-        self._now = now
 
     def verify_customer(self, token: str, *, audience: str) -> CustomerClaims:
         """Return the claims of a valid customer token, else raise :class:`InvalidToken`."""

@@ -457,3 +457,26 @@ def test_no_secret_or_signature_in_any_error(client: TestClient) -> None:
     ):
         text = post_json(client, body).text
         assert signature not in text and SECRET not in text
+
+
+def test_metrics_count_requests_by_route_template(client: TestClient) -> None:
+    post_json(client, {"id": "42", "signature": sign("42")})
+    post_json(client, {"id": "42", "signature": "0" * 64})
+    client.post("/v1/shops/other.myshopify.com/customer-token", json={})
+    client.get("/nope-" + SECRET)
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    text = response.text
+    route = 'route="/v1/shops/{shop}/customer-token"'
+    assert f'shapestoken_requests_total{{method="POST",{route},status="200"}} 1' in text
+    assert f'shapestoken_requests_total{{method="POST",{route},status="401"}} 1' in text
+    assert f'shapestoken_requests_total{{method="POST",{route},status="404"}} 1' in text
+    assert 'route="unmatched",status="404"} 1' in text
+    assert f"shapestoken_request_duration_seconds_count{{{route}}} 3" in text
+    assert f'shapestoken_request_duration_seconds_bucket{{{route},le="+Inf"}} 3' in text
+    assert 'shapestoken_ratelimit_tracked_keys{limiter="per_customer"} 1' in text
+    assert "shapestoken_signing_keys_published 1" in text
+    # Neither raw paths nor shops become labels.
+    assert SECRET not in text and "other.myshopify.com" not in text
+    assert text.count("# TYPE shapestoken_ratelimit_tracked_keys gauge") == 1
