@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Awaitable, Callable
 
@@ -179,6 +180,17 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
     return app
 
 
+def settle_heap() -> None:
+    """Move start-up objects out of the garbage collector's way (server processes only).
+
+    Modules, routes, keys and settings live as long as the process; frozen, they
+    are no longer traversed by every full collection, which halves its pauses
+    (the p99 of a busy worker).
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def app_from_environment() -> Starlette:
     """The app for ``$SHAPESTOKEN_CONFIG`` (or ./shapestoken.toml); exits on a bad config.
 
@@ -199,7 +211,9 @@ def app_from_environment() -> Starlette:
             )
         settings = load_settings(path)
         logs.configure(settings.log_format)
-        return create_app(settings)
+        app = create_app(settings)
     except ConfigError as exc:
         print(f"shapestoken: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    settle_heap()
+    return app

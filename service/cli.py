@@ -93,7 +93,7 @@ def _settings(port: int = 8000) -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from service.app import create_app
+    from service.app import create_app, settle_heap
 
     path = config_path()
     settings = _settings(args.port)
@@ -120,7 +120,9 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ[CONFIG_ENV] = str(path.resolve())
         uvicorn.run("service.asgi:app", workers=args.workers, **options)
     else:
-        uvicorn.run(create_app(settings), **options)
+        app = create_app(settings)
+        settle_heap()
+        uvicorn.run(app, **options)
     return 0
 
 
