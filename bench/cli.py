@@ -30,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
         default=100_000,
         help="rate_limits.max_entries of the config (default 100000, the service default)",
     )
+    memory.add_argument(
+        "--no-freeze",
+        action="store_true",
+        help="skip gc.freeze() after start-up (server processes do it) to compare GC pauses",
+    )
 
     profile = commands.add_parser(
         "profile", help="where a mint request's microseconds go (needs py-spy)"
@@ -90,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "memory":
         from bench.memory import run as run_memory
 
-        print(run_memory(args.customers, max_entries=args.max_entries))
+        print(run_memory(args.customers, max_entries=args.max_entries, freeze=not args.no_freeze))
         return 0
     if args.command == "profile":
         from bench.profiling import run as run_profile

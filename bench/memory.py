@@ -24,6 +24,7 @@ from bench import workspace
 from bench.asgi import Driver, body_batches, service_app
 from bench.servers import rss_of
 from bench.workspace import FIRST_CUSTOMER
+from service.app import settle_heap
 
 WARMUP = 2_000
 MiB = 1024 * 1024
@@ -43,8 +44,30 @@ def client_address(n: int) -> str:
     return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
 
 
+class GCPauses:
+    """Records how long each automatic full (generation 2) collection takes."""
+
+    def __init__(self) -> None:
+        self.recording = True
+        self.pauses: list[float] = []
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if not self.recording or info["generation"] != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append(time.perf_counter() - self._started)
+
+
+PAUSES = GCPauses()
+
+
 def rss() -> int:
+    PAUSES.recording = False  # this collection is ours, not the collector's
     gc.collect()
+    PAUSES.recording = True
     return rss_of(os.getpid()) or 0
 
 
@@ -92,17 +115,23 @@ async def _warm_up(driver: Driver, space: workspace.Workspace) -> None:
             await driver.post(body, f"192.168.{index >> 8}.{index & 255}")
 
 
-def run(customers: int, *, max_entries: int = 100_000) -> str:
+def run(customers: int, *, max_entries: int = 100_000, freeze: bool = True) -> str:
     with tempfile.TemporaryDirectory(prefix="shapestoken-bench-") as tmp:
         space = workspace.create(Path(tmp), rates=workspace.DEFAULT_RATES, max_entries=max_entries)
         app = service_app(space)
         services = app.state.services  # type: ignore[attr-defined]
         driver = Driver(app)
         asyncio.run(_warm_up(driver, space))
+        if freeze:
+            settle_heap()  # as service.asgi and `shapestoken serve` do
         before = rss()
-        failures, points = asyncio.run(
-            _mint(driver, space, customers, (services.per_customer, services.per_ip))
-        )
+        gc.callbacks.append(PAUSES)
+        try:
+            failures, points = asyncio.run(
+                _mint(driver, space, customers, (services.per_customer, services.per_ip))
+            )
+        finally:
+            gc.callbacks.remove(PAUSES)
     lines = [
         f"In-process (create_app + raw ASGI calls), rate_limits.max_entries = {max_entries:,}; "
         f"RSS before = after building the app and {WARMUP:,} warm-up mints.",
@@ -116,6 +145,12 @@ def run(customers: int, *, max_entries: int = 100_000) -> str:
             f"| {point.customers:,} | {point.rss / MiB:.1f} | {(point.rss - before) / MiB:.1f} "
             f"| {point.per_customer:,} | {point.per_ip:,} | {point.seconds:.0f} |"
         )
+    longest = max(PAUSES.pauses, default=0.0) * 1000
+    lines += [
+        "",
+        f"Garbage collector: {len(PAUSES.pauses)} automatic full collections, longest "
+        f"{longest:.1f} ms (start-up objects {'frozen' if freeze else 'not frozen'}).",
+    ]
     if failures:
         lines += ["", f"Warning: {failures} requests did not get 200."]
     return "\n".join(lines)
