@@ -12,6 +12,9 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import jwt
 
 from tests.conftest import SECRET
 
@@ -154,3 +157,18 @@ def wait_ready(server: Server, timeout: float = 30.0) -> None:
             time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"server did not become ready:\n{server.output()}")
+
+
+def verify(token: str, server: Server) -> dict[str, Any]:
+    """What a downstream API does: the JWKS, the key by kid, a full verification."""
+    jwks_client = jwt.PyJWKClient(f"{server.url}/.well-known/jwks.json")
+    signing_key = jwks_client.get_signing_key_from_jwt(token)
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        signing_key.key,
+        algorithms=["ES256"],
+        audience=server.url,
+        issuer=server.url,
+        options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]},
+    )
+    return claims

@@ -17,12 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import jwt
 import pytest
 from playwright.sync_api import BrowserContext, Page, Request
 
 from tests.conftest import SECRET
-from tests.servers import Server
 from tests.shopify_theme import render_snippet
 
 CUSTOMER = "4242"
@@ -248,19 +246,3 @@ def seed(context: BrowserContext, storefront: Storefront, items: Mapping[str, st
         dict(items),
     )
     return page
-
-
-def verify(token: str, server: Server) -> dict[str, Any]:
-    """What a downstream API does: the JWKS, the key by kid, a full verification."""
-    signing_key = jwt.PyJWKClient(f"{server.url}/.well-known/jwks.json").get_signing_key_from_jwt(
-        token
-    )
-    claims: dict[str, Any] = jwt.decode(
-        token,
-        signing_key.key,
-        algorithms=["ES256"],
-        audience=server.url,
-        issuer=server.url,
-        options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]},
-    )
-    return claims

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.conftest import SECRET, SHOP
-from tests.servers import Server, config_toml, free_port, start_server, wait_ready
+from tests.servers import Server, config_toml, free_port, start_server, verify, wait_ready
 from tests.storefront import (
     CUSTOMER,
     KEY,
@@ -33,7 +33,6 @@ from tests.storefront import (
     ready,
     seed,
     storage,
-    verify,
     visit,
 )
 

@@ -15,7 +15,7 @@ import jwt
 import pytest
 
 from tests.conftest import SECRET, sign
-from tests.servers import Server, config_toml, free_port, start_server
+from tests.servers import Server, config_toml, free_port, start_server, verify
 
 pytestmark = pytest.mark.e2e
 
@@ -68,16 +68,7 @@ def test_a_minted_token_verifies_with_pyjwt_against_the_served_jwks(server: Serv
     token = body["access_token"]
     assert isinstance(token, str)
     # Exactly what a downstream API does: fetch the JWKS, pick the key by kid, verify.
-    jwks_client = jwt.PyJWKClient(f"{server.url}/.well-known/jwks.json")
-    signing_key = jwks_client.get_signing_key_from_jwt(token)
-    claims = jwt.decode(
-        token,
-        signing_key.key,
-        algorithms=["ES256"],
-        audience=server.url,
-        issuer=server.url,
-        options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]},
-    )
+    claims = verify(token, server)
     assert claims["sub"] == "42" and claims["shop"] == "acme.myshopify.com"
     assert jwt.get_unverified_header(token)["typ"] == "at+jwt"
     assert body["token"] == token and body["expires"] == claims["exp"]
