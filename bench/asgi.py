@@ -60,8 +60,8 @@ class Driver:
 
 def service_app(space: Workspace) -> ASGIApp:
     """The real app for ``space``'s config, built by ``create_app`` (logging not set up)."""
-    from service.app import create_app
     from service.config import load_settings
+    from service.web.app import create_app
 
     settings = load_settings(space.config, environ=space.server_environ())
     return create_app(settings)

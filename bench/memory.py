@@ -16,7 +16,6 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sized
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,8 @@ from bench import workspace
 from bench.asgi import Driver, body_batches, service_app
 from bench.servers import rss_of
 from bench.workspace import FIRST_CUSTOMER
-from service.app import settle_heap
+from service.state import State
+from service.web.app import settle_heap
 
 WARMUP = 2_000
 MiB = 1024 * 1024
@@ -77,9 +77,8 @@ def checkpoints_for(customers: int, steps: int = 10) -> list[int]:
 
 
 async def _mint(
-    driver: Driver, space: workspace.Workspace, customers: int, limits: tuple[Sized, Sized]
+    driver: Driver, space: workspace.Workspace, customers: int, state: State
 ) -> tuple[int, list[Checkpoint]]:
-    per_customer, per_ip = limits
     marks = checkpoints_for(customers)
     points: list[Checkpoint] = []
     failures = 0
@@ -93,11 +92,12 @@ async def _mint(
             done += 1
             if marks and done == marks[0]:
                 marks.pop(0)
+                tracked = state.tracked_keys()
                 point = Checkpoint(
                     done,
                     rss(),
-                    len(per_customer),
-                    len(per_ip),
+                    tracked["per_customer"],
+                    tracked["per_ip"],
                     time.perf_counter() - start,
                 )
                 points.append(point)
@@ -127,9 +127,7 @@ def run(customers: int, *, max_entries: int = 100_000, freeze: bool = True) -> s
         before = rss()
         gc.callbacks.append(PAUSES)
         try:
-            failures, points = asyncio.run(
-                _mint(driver, space, customers, (services.per_customer, services.per_ip))
-            )
+            failures, points = asyncio.run(_mint(driver, space, customers, services.state))
         finally:
             gc.callbacks.remove(PAUSES)
     lines = [

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from service.app import app_from_environment
+from service.web.app import app_from_environment
 
 app = app_from_environment()

@@ -42,6 +42,10 @@ class InvalidSignature(ServiceError):
     description = "The signature does not match this customer."
 
 
+class ReplayedProof(InvalidSignature):
+    description = "This signed request was already used; a new one is needed."
+
+
 class SignatureExpired(ServiceError):
     status_code = 401
     error = "signature_expired"
@@ -74,6 +78,12 @@ class NotFound(ServiceError):
     status_code = 404
     error = "not_found"
     description = "No such resource."
+
+
+class CustomerBlocked(ServiceError):
+    status_code = 403
+    error = "customer_blocked"
+    description = "This customer may not get tokens."
 
 
 class UnknownShop(ServiceError):
@@ -120,6 +130,15 @@ class ServiceUnavailable(ServiceError):
     status_code = 503
     error = "temporarily_unavailable"
     description = "The service is temporarily unavailable."
+
+
+class StateUnavailable(ServiceUnavailable):
+    """The state backend (Redis) cannot answer: fail closed, the client retries."""
+
+    description = "The service cannot check its limits right now; retry in a second."
+
+    def __init__(self, description: str | None = None) -> None:
+        super().__init__(description, headers={"Retry-After": "1"})
 
 
 class ConfigError(Exception):

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from service.clock import iso8601
 from service.errors import ConfigError
 
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
@@ -230,7 +231,7 @@ class KeyRing:
             if index == 0:
                 state = "active"
             elif until is None or now < until:
-                stamp = "" if until is None else f" until {_iso(until)}"
+                stamp = "" if until is None else f" until {iso8601(until)}"
                 state = f"published{stamp}"
             else:
                 state = "expired (safe to delete)"
@@ -238,10 +239,6 @@ class KeyRing:
 
     def __repr__(self) -> str:
         return f"KeyRing(active={self.active!r}, keys={len(self._entries)})"
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def publish_window(max_token_ttl: int) -> int:

@@ -35,7 +35,7 @@ def to_json(value: Any) -> str:
 
 
 def shopify_environment() -> Environment:
-    search_path = [asset_dir("liquid_snippets"), Path(__file__).parent / "templates"]
+    search_path = [asset_dir("liquid_snippets"), Path(__file__).parent / "web" / "templates"]
     env = Environment(loader=CachingFileSystemLoader(search_path, ext=".liquid"))
     env.filters["hmac_sha256"] = hmac_sha256
     env.filters["json"] = to_json

@@ -25,6 +25,12 @@ class Metrics:
         self._sums: dict[str, float] = {}
         self._gauges = list(gauges)
 
+    def gauge(
+        self, name: str, help_text: str, labels: dict[str, str], read: Callable[[], float]
+    ) -> None:
+        """Report ``read()`` at every scrape."""
+        self._gauges.append((name, help_text, labels, read))
+
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests[method, route, status] += 1
         buckets = self._buckets.get(route)

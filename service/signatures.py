@@ -119,8 +119,8 @@ def verify_app_proxy(
     *,
     now: float,
     window: int = APP_PROXY_WINDOW,
-) -> None:
-    """Raise unless ``params`` (the forwarded query, in order) were signed by Shopify."""
+) -> str:
+    """The signature of ``params`` (the forwarded query, in order), if Shopify made it."""
     signatures = [value for name, value in params if name == "signature"]
     if len(signatures) != 1 or not SIGNATURE.fullmatch(signatures[0]):
         raise InvalidSignature("The App Proxy signature is missing or malformed.")
@@ -134,3 +134,4 @@ def verify_app_proxy(
     # Signed, so the timestamp is Shopify's: a replay of an old URL is refused.
     if abs(now - int(stamps[0])) > window:
         raise SignatureExpired("The App Proxy request is too old (or from the future).")
+    return signatures[0]

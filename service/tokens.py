@@ -15,14 +15,14 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict, cast
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 from jwt.utils import base64url_encode, der_to_raw_signature
 
+from service.clock import iso8601
 from service.errors import InvalidToken
 from service.keys import KeyRing, SigningKey
 from service.signatures import CUSTOMER_ID
@@ -32,14 +32,22 @@ ACCESS_TOKEN_TYP = "at+jwt"
 #: Seconds of clock skew tolerated on ``exp``/``nbf``/``iat`` when verifying.
 LEEWAY = 5
 
-_REQUIRED = ["iss", "sub", "aud", "iat", "nbf", "exp", "jti"]
+_REQUIRED = ["iss", "sub", "aud", "iat", "nbf", "exp", "jti", "client_id", "token_use", "scope"]
+
+#: The kinds of token, in the ``token_use`` claim (and the token response's ``identifier``).
+TokenUse = Literal["customer", "client_credentials", "implicit"]
+CLIENT_KINDS: frozenset[str] = frozenset({"client_credentials", "implicit"})
+KINDS: frozenset[str] = CLIENT_KINDS | {"customer"}
 
 
-class CustomerClaims(TypedDict):
+class Claims(TypedDict):
+    """What every token carries (RFC 9068 §2.2 plus ``token_use``)."""
+
     iss: str
     sub: str
     aud: str
-    shop: str
+    client_id: str
+    token_use: TokenUse
     scope: str
     iat: int
     nbf: int
@@ -47,15 +55,21 @@ class CustomerClaims(TypedDict):
     jti: str
 
 
+class CustomerClaims(Claims):
+    """A Shopify customer's token: ``sub`` is the customer id, ``client_id`` the shop."""
+
+    shop: str
+
+
 @dataclass(frozen=True, repr=False)
 class IssuedToken:
     token: str
-    claims: CustomerClaims
+    claims: Claims
 
     @property
     def expiry(self) -> str:
         """``exp`` as ISO 8601 UTC, e.g. ``2026-11-24T10:15:00Z``."""
-        return _iso8601(self.claims["exp"])
+        return iso8601(self.claims["exp"])
 
     def __repr__(self) -> str:
         return f"IssuedToken(sub={self.claims['sub']!r}, exp={self.claims['exp']})"
@@ -64,12 +78,6 @@ class IssuedToken:
 def new_jti() -> str:
     """128 random bits, base64url without padding (RFC 7519 §4.1.7)."""
     return base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode("ascii")
-
-
-# Tokens minted within the same second share `exp`: format each value once.
-@functools.lru_cache(maxsize=64)
-def _iso8601(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 #: PyJWT's payload serialization (``json.dumps(payload, separators=(",", ":"))``),
@@ -157,7 +165,30 @@ class TokenIssuer(_KeyringClient):
             "iss": self._issuer,
             "sub": customer_id,
             "aud": audience,
+            "client_id": shop,
+            "token_use": "customer",
             "shop": shop,
+            "scope": scope,
+            "iat": iat,
+            "nbf": iat,
+            "exp": iat + ttl,
+            "jti": new_jti(),
+        }
+        return IssuedToken(self._sign(claims), claims)
+
+    def mint_client(
+        self, *, client_id: str, token_use: TokenUse, audience: str, scope: str, ttl: int
+    ) -> IssuedToken:
+        """A token for an OAuth client itself: ``sub`` is ``client_id``, no ``shop``."""
+        if token_use not in CLIENT_KINDS:
+            raise ValueError(f"not a client token kind: {token_use!r}")
+        iat = int(self._now())
+        claims: Claims = {
+            "iss": self._issuer,
+            "sub": client_id,
+            "aud": audience,
+            "client_id": client_id,
+            "token_use": token_use,
             "scope": scope,
             "iat": iat,
             "nbf": iat,
@@ -179,18 +210,32 @@ class TokenIssuer(_KeyringClient):
 class TokenVerifier(_KeyringClient):
     """Verifies tokens offline, exactly as a downstream API should."""
 
-    def verify_customer(self, token: str, *, audience: str) -> CustomerClaims:
-        """Return the claims of a valid customer token, else raise :class:`InvalidToken`."""
-        claims = self._verify(token, audience=audience)
-        # RFC 8725 §3.12: a token of another kind must not pass as a customer token.
-        sub, shop = claims.get("sub"), claims.get("shop")
-        if not (isinstance(sub, str) and CUSTOMER_ID.fullmatch(sub) and isinstance(shop, str)):
-            raise InvalidToken("The token is not a customer token.")
-        if "client_id" in claims or not isinstance(claims.get("scope"), str):
-            raise InvalidToken("The token is not a customer token.")
-        return claims  # type: ignore[return-value]
+    def verify(self, token: str, *, audience: str | None) -> Claims:
+        """The claims of a valid token of any kind; ``audience=None`` accepts any audience.
 
-    def _verify(self, token: str, *, audience: str) -> dict[str, Any]:
+        Only this service's own introspection passes ``None``: it answers for
+        every token it issued, whoever the token is for.
+        """
+        claims = self._verify(token, audience=audience)
+        _check_kind(claims)
+        return cast(Claims, claims)
+
+    def verify_customer(self, token: str, *, audience: str) -> CustomerClaims:
+        """The claims of a valid customer token, else :class:`InvalidToken`."""
+        claims = self.verify(token, audience=audience)
+        # RFC 8725 §3.12: the kind is checked positively, never by a missing claim.
+        if claims["token_use"] != "customer":
+            raise InvalidToken("The token is not a customer token.")
+        return cast(CustomerClaims, claims)
+
+    def verify_client(self, token: str, *, audience: str) -> Claims:
+        """The claims of a valid OAuth client token (client credentials or implicit)."""
+        claims = self.verify(token, audience=audience)
+        if claims["token_use"] not in CLIENT_KINDS:
+            raise InvalidToken("The token is not a client token.")
+        return claims
+
+    def _verify(self, token: str, *, audience: str | None) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
@@ -212,6 +257,7 @@ class TokenVerifier(_KeyringClient):
                 issuer=self._issuer,
                 options={
                     "require": _REQUIRED,
+                    "verify_aud": audience is not None,
                     # Time is checked below against the injected clock.
                     "verify_exp": False,
                     "verify_nbf": False,
@@ -228,4 +274,23 @@ class TokenVerifier(_KeyringClient):
             raise InvalidToken("The token has expired.")
         if now + LEEWAY < nbf or now + LEEWAY < iat:
             raise InvalidToken("The token is not valid yet.")
+        if not isinstance(claims["aud"], str):
+            # We only ever mint one audience; a list is not ours.
+            raise InvalidToken("The token's audience is not a single string.")
         return claims
+
+
+def _check_kind(claims: Mapping[str, Any]) -> None:
+    """Each kind's claims are exactly consistent with it, or the token is refused."""
+    kind, sub, client_id = claims["token_use"], claims["sub"], claims["client_id"]
+    if not isinstance(claims["scope"], str) or not isinstance(client_id, str):
+        raise InvalidToken("The token's claims are malformed.")
+    if kind == "customer":
+        shop = claims.get("shop")
+        if not (isinstance(sub, str) and CUSTOMER_ID.fullmatch(sub) and client_id == shop):
+            raise InvalidToken("The token's claims do not match its kind.")
+    elif kind in CLIENT_KINDS:
+        if sub != client_id or "shop" in claims:
+            raise InvalidToken("The token's claims do not match its kind.")
+    else:
+        raise InvalidToken("The token is of an unknown kind.")

@@ -11,10 +11,11 @@ from hypothesis import HealthCheck, settings
 from starlette.testclient import TestClient
 
 from service import keys
-from service.app import build_services, create_app
 from service.config import Rate, RateLimits, Settings, ShopConfig
 from service.secret import Secret
+from service.services import build_services
 from service.signatures import CustomerSigner
+from service.web.app import create_app
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext

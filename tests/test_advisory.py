@@ -26,6 +26,8 @@ def claims(clock: Clock, **overrides: Any) -> dict[str, Any]:
         "iss": ISSUER,
         "sub": "42",
         "aud": AUDIENCE,
+        "client_id": "acme.myshopify.com",
+        "token_use": "customer",
         "shop": "acme.myshopify.com",
         "scope": "customer",
         "iat": now,
@@ -45,6 +47,12 @@ def forge(key: keys.SigningKey, payload: dict[str, Any], **header: Any) -> str:
     headers = {"typ": "at+jwt", "kid": key.kid}
     headers.update(header)
     return jwt.encode(payload, key.private_key, algorithm=key.alg, headers=headers)
+
+
+def test_the_forged_baseline_is_a_valid_customer_token(keyring: keys.KeyRing, clock: Clock) -> None:
+    # Control: every test below changes exactly one thing of this token.
+    token = forge(keyring.active, claims(clock))
+    assert verifier(keyring, clock).verify_customer(token, audience=AUDIENCE)["sub"] == "42"
 
 
 def test_alg_none_is_refused(keyring: keys.KeyRing, clock: Clock) -> None:
@@ -104,26 +112,84 @@ def test_an_explicit_at_jwt_type_is_required(
         verifier(keyring, clock).verify_customer(token, audience=AUDIENCE)
 
 
+CLIENT_TOKEN = {"sub": "backend", "client_id": "backend", "shop": None}
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
+        {**CLIENT_TOKEN, "token_use": "client_credentials"},
+        {**CLIENT_TOKEN, "token_use": "implicit"},
+        {"token_use": "client_credentials"},
+        {"token_use": "refresh"},
+        {"token_use": "Customer"},
+        {"token_use": None},
         {"client_id": "backend"},
         {"shop": None},
+        {"shop": "other.myshopify.com"},
         {"sub": "client:backend"},
         {"scope": None},
+        {"scope": ["customer"]},
     ],
-    ids=["client-credentials", "no-shop", "non-customer-sub", "no-scope"],
+    ids=[
+        "client-credentials",
+        "implicit",
+        "customer-claims-labelled-client",
+        "unknown-kind",
+        "kind-case",
+        "no-kind",
+        "client-id-not-the-shop",
+        "no-shop",
+        "shop-not-the-client-id",
+        "non-customer-sub",
+        "no-scope",
+        "scope-list",
+    ],
 )
 def test_tokens_of_another_kind_do_not_pass_as_customer_tokens(
     keyring: keys.KeyRing, clock: Clock, overrides: dict[str, Any]
 ) -> None:
-    # RFC 8725 §3.12: kinds are distinguished and checked.
+    # RFC 8725 §3.12: the kind is named by `token_use` and checked positively.
     payload = {k: v for k, v in claims(clock, **overrides).items() if v is not None}
     with pytest.raises(InvalidToken):
         verifier(keyring, clock).verify_customer(forge(keyring.active, payload), audience=AUDIENCE)
 
 
-@pytest.mark.parametrize("missing", ["iss", "aud", "exp", "nbf", "iat", "jti", "sub"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"token_use": "client_credentials"},
+        {"token_use": "implicit"},
+        {**CLIENT_TOKEN, "token_use": "customer"},
+        {**CLIENT_TOKEN, "token_use": "client_credentials", "shop": "acme.myshopify.com"},
+        {**CLIENT_TOKEN, "token_use": "client_credentials", "sub": "other"},
+    ],
+    ids=[
+        "customer-labelled-cc",
+        "customer-labelled-implicit",
+        "client-labelled-customer",
+        "client-with-shop",
+        "sub-not-client-id",
+    ],
+)
+def test_tokens_of_another_kind_do_not_pass_as_client_tokens(
+    keyring: keys.KeyRing, clock: Clock, overrides: dict[str, Any]
+) -> None:
+    payload = {k: v for k, v in claims(clock, **overrides).items() if v is not None}
+    with pytest.raises(InvalidToken):
+        verifier(keyring, clock).verify_client(forge(keyring.active, payload), audience=AUDIENCE)
+
+
+def test_a_list_audience_is_refused(keyring: keys.KeyRing, clock: Clock) -> None:
+    # We mint one audience; a list naming ours as well is not a token we made.
+    token = forge(keyring.active, claims(clock, aud=[AUDIENCE, "https://other.example"]))
+    with pytest.raises(InvalidToken):
+        verifier(keyring, clock).verify(token, audience=None)
+
+
+@pytest.mark.parametrize(
+    "missing", ["iss", "aud", "exp", "nbf", "iat", "jti", "sub", "client_id", "token_use"]
+)
 def test_required_claims(keyring: keys.KeyRing, clock: Clock, missing: str) -> None:
     payload = claims(clock)
     del payload[missing]

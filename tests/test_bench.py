@@ -31,10 +31,10 @@ from bench.report import (
 )
 from service import keys
 from service.config import parse_settings
-from service.http import JSON
 from service.secret import Secret
 from service.signatures import CustomerSigner, parse_customer_id
 from service.tokens import ACCESS_TOKEN_TYP, CompactSigner
+from service.web.http import JSON
 
 SECRET = "k" * 64
 

@@ -93,19 +93,31 @@ def test_check_config_reports_errors(
     assert "SHOP_ID_SECRET is not set" in capsys.readouterr().err
 
 
-def test_development_default_needs_no_config(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check-config"],
+        ["keys", "list"],
+        ["keys", "generate"],
+        ["keys", "generate", "--print"],
+        ["keys", "rotate"],
+        ["sign", "--shop", "demo.myshopify.com", "1001"],
+    ],
+)
+def test_commands_refuse_to_run_without_a_config_and_write_nothing(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
 ) -> None:
+    # A CI check with a missing SHAPESTOKEN_CONFIG must fail, not pass on a made-up default.
     monkeypatch.delenv("SHAPESTOKEN_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert main(["sign", "--shop", "demo.myshopify.com", "1001"]) == 0
-    secret = (tmp_path / ".shapestoken" / "demo-id-secret").read_text().strip()
-    assert len(secret) >= 32
-    assert capsys.readouterr().out.strip() == hex_hmac("1001", secret)
-    # Created once, then reused.
-    assert main(["sign", "--shop", "demo.myshopify.com", "1001"]) == 0
-    assert capsys.readouterr().out.strip() == hex_hmac("1001", secret)
-    assert (tmp_path / ".shapestoken" / "demo-id-secret").stat().st_mode & 0o777 == 0o600
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert "no config found" in captured.err
+    assert captured.out == ""
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_development_mode_refuses_a_public_bind(

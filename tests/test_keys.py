@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from service import keys
-from service.app import load_keyring
 from service.errors import ConfigError
 from service.secret import Secret
+from service.services import load_keyring
 from tests.conftest import Clock, make_settings
 
 

@@ -10,8 +10,8 @@ import jwt
 import pytest
 from starlette.testclient import TestClient
 
-from service.app import create_app
 from service.dev import DEMO_CUSTOMER, DEMO_SHOP, development_settings
+from service.web.app import create_app
 from tests.conftest import AUDIENCE, ISSUER, SECRET, SHOP, ClientFactory, Clock, make_shop
 from tests.shopify_theme import (
     CONFIG_ID,

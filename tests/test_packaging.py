@@ -17,9 +17,9 @@ def test_the_wheel_carries_the_browser_assets(tmp_path: Path) -> None:
     for required in (
         "service/_assets/static/js/shapes-token.js",
         "service/_assets/liquid_snippets/shapes-token.liquid",
-        "service/templates/demo.liquid",
+        "service/web/templates/demo.liquid",
         "service/py.typed",
-        "service/app.py",
+        "service/web/app.py",
     ):
         assert required in names, required
     assert not any(name.startswith(("tests/", "bench/")) for name in names)

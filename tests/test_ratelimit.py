@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from service.config import Rate
 from service.errors import RateLimited
-from service.ratelimit import RateLimiter
+from service.state.gcra import RateLimiter
 from tests.conftest import Clock
 
 

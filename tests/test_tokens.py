@@ -71,7 +71,22 @@ def test_header_is_an_rfc_9068_access_token(keyring: keys.KeyRing, clock: Clock)
 def test_exact_claim_set(keyring: keys.KeyRing, clock: Clock) -> None:
     issuer, _ = pair(keyring, clock)
     payload = jwt.decode(mint(issuer).token, options={"verify_signature": False})
-    assert set(payload) == {"iss", "sub", "aud", "shop", "scope", "iat", "nbf", "exp", "jti"}
+    assert set(payload) == {
+        "iss",
+        "sub",
+        "aud",
+        "client_id",
+        "token_use",
+        "shop",
+        "scope",
+        "iat",
+        "nbf",
+        "exp",
+        "jti",
+    }
+    # RFC 9068 §2.2: client_id names who asked: for a customer token, the shop.
+    assert payload["client_id"] == payload["shop"] == "acme.myshopify.com"
+    assert payload["token_use"] == "customer"
 
 
 @given(st.data())
@@ -159,3 +174,51 @@ def test_token_payload_is_json(keyring: keys.KeyRing, clock: Clock) -> None:
     payload_segment = mint(issuer).token.split(".")[1]
     payload = json.loads(base64.urlsafe_b64decode(payload_segment + "=="))
     assert isinstance(payload["jti"], str)
+
+
+@pytest.mark.parametrize("token_use", ["client_credentials", "implicit"])
+def test_client_tokens_round_trip_and_never_pass_as_customer_tokens(
+    keyring: keys.KeyRing, clock: Clock, token_use: str
+) -> None:
+    issuer, verifier = pair(keyring, clock)
+    issued = issuer.mint_client(
+        client_id="crm-sync",
+        token_use=token_use,  # type: ignore[arg-type]
+        audience=AUDIENCE,
+        scope="profiles:read",
+        ttl=3600,
+    )
+    claims = verifier.verify_client(issued.token, audience=AUDIENCE)
+    assert claims == issued.claims
+    assert claims["sub"] == claims["client_id"] == "crm-sync"
+    assert claims["token_use"] == token_use and "shop" not in claims
+    with pytest.raises(InvalidToken, match="not a customer token"):
+        verifier.verify_customer(issued.token, audience=AUDIENCE)
+
+
+def test_customer_tokens_never_pass_as_client_tokens(keyring: keys.KeyRing, clock: Clock) -> None:
+    issuer, verifier = pair(keyring, clock)
+    with pytest.raises(InvalidToken, match="not a client token"):
+        verifier.verify_client(mint(issuer).token, audience=AUDIENCE)
+
+
+def test_any_audience_is_only_for_introspection(keyring: keys.KeyRing, clock: Clock) -> None:
+    issuer, verifier = pair(keyring, clock)
+    issued = mint(issuer, audience="https://elsewhere.example")
+    assert verifier.verify(issued.token, audience=None)["aud"] == "https://elsewhere.example"
+    with pytest.raises(InvalidToken):
+        verifier.verify(issued.token, audience=AUDIENCE)
+
+
+def test_minting_a_client_token_of_the_customer_kind_is_a_bug(
+    keyring: keys.KeyRing, clock: Clock
+) -> None:
+    issuer, _ = pair(keyring, clock)
+    with pytest.raises(ValueError):
+        issuer.mint_client(
+            client_id="x",
+            token_use="customer",
+            audience=AUDIENCE,
+            scope="",
+            ttl=60,
+        )

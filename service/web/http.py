@@ -1,6 +1,6 @@
 """HTTP plumbing: bounded body reading, strict form/JSON parsing, CORS, responses.
 
-The endpoints in :mod:`service.routes` use these to turn requests into plain
+The endpoints in :mod:`service.web` use these to turn requests into plain
 values and :class:`~service.errors.ServiceError` into JSON error bodies.
 """
 
@@ -95,7 +95,7 @@ async def read_fields(request: Request) -> dict[str, object]:
 
 def parse_json_object(text: str) -> dict[str, object]:
     try:
-        value = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_refuse_constant)
+        value = _DECODER.decode(text)
     except InvalidRequest:
         raise
     except (ValueError, RecursionError) as exc:
@@ -154,6 +154,19 @@ def _refuse_constant(name: str) -> None:
     raise InvalidRequest(f"{name} is not allowed in JSON.")
 
 
+#: Built once: refuses duplicate keys and NaN/Infinity, which ``json.loads`` accepts.
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_refuse_constant)
+
+
+def client_ip(request: Request) -> str:
+    """The ASGI client address.
+
+    Behind a proxy, the server's --proxy-headers with --forwarded-allow-ips sets it
+    from X-Forwarded-For sent by trusted hops only, never from a client's header.
+    """
+    return request.client.host if request.client else "unknown"
+
+
 class CORSPolicy:
     """Per-shop CORS: exactly the configured origins, echoed, never ``*``."""
 
@@ -188,6 +201,3 @@ class CORSPolicy:
             "Access-Control-Max-Age": self.MAX_AGE,
         }
         return Response(status_code=204, headers=headers)
-
-
-_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_refuse_constant)

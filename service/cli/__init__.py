@@ -1,0 +1,44 @@
+"""The ``shapestoken`` command.
+
+Each group of subcommands lives in its own module with a ``register`` function
+that adds its parsers. A :class:`~service.errors.ConfigError` anywhere becomes
+a one-line message on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from service.cli import check, keys, serve, sign
+from service.cli.base import EXIT_CONFIG
+from service.config import CONFIG_ENV
+from service.errors import ConfigError
+
+#: Modules whose ``register(commands)`` adds subcommands, in help order.
+COMMANDS = (serve, keys, sign, check)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.handler(args)
+    except ConfigError as exc:
+        print(f"shapestoken: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shapestoken",
+        description="Mint short-lived JWTs for Shopify customers signed by the theme.",
+        epilog=f"Configuration: ${CONFIG_ENV}, else ./shapestoken.toml. Without either, "
+        "only `serve` runs (development mode, a demo shop); other commands exit 2.",
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        module.register(commands)
+    return parser

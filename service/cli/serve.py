@@ -1,0 +1,66 @@
+"""``shapestoken serve``: the HTTP service, or the development default without a config."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from service import logs
+from service.cli.base import Commands
+from service.config import CONFIG_ENV, config_path, load_settings
+from service.errors import ConfigError
+
+
+def register(commands: Commands) -> None:
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT", "8000")),
+        help="port (default $PORT or 8000)",
+    )
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (config only)")
+    serve.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.web.app import create_app, settle_heap
+
+    path = config_path()
+    if path is not None:
+        settings = load_settings(path)
+    else:
+        from service.dev import development_settings
+
+        settings = development_settings(args.port)
+    logs.configure(settings.log_format)
+    if settings.development:
+        from service.dev import LOOPBACK, banner
+
+        if args.host not in LOOPBACK:
+            raise ConfigError("development mode binds a loopback address only; add a config")
+        if args.workers != 1:
+            raise ConfigError("development mode runs one worker; add a config for more")
+        for line in banner(settings):
+            logs.log.warning(line)
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "access_log": False,  # RequestLog writes one line per request, without query strings
+        "server_header": False,
+        "proxy_headers": True,  # trusted only from --forwarded-allow-ips / FORWARDED_ALLOW_IPS
+        "log_level": "info",
+    }
+    if args.workers > 1:
+        assert path is not None
+        os.environ[CONFIG_ENV] = str(path.resolve())
+        uvicorn.run("service.asgi:app", workers=args.workers, **options)
+    else:
+        app = create_app(settings)
+        settle_heap()
+        uvicorn.run(app, **options)
+    return 0

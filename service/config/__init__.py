@@ -1,0 +1,153 @@
+"""Settings, read once at start-up from one TOML file.
+
+This package is the only code that reads the environment. Any string of the form
+``env:NAME`` is replaced by the variable ``NAME``; a missing variable, an unknown
+key or a short secret is a :class:`ConfigError` naming it, because a typo must
+never silently turn a security setting off. Each section has its own module:
+:mod:`~service.config.shops`, :mod:`~service.config.limits`; single values are
+checked by :mod:`~service.config.values`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from service.config import values
+from service.config.limits import Rate, RateLimits, parse_rate_limits
+from service.config.shops import ShopConfig, parse_shops, token_ttl
+from service.errors import ConfigError
+from service.secret import Secret
+
+__all__ = [
+    "CONFIG_ENV",
+    "KEYS_ENV",
+    "ConfigError",
+    "Rate",
+    "RateLimits",
+    "Settings",
+    "ShopConfig",
+    "config_path",
+    "load_settings",
+    "parse_settings",
+    "require_config_path",
+]
+
+CONFIG_ENV = "SHAPESTOKEN_CONFIG"
+KEYS_ENV = "SHAPESTOKEN_SIGNING_KEYS"
+DEFAULT_CONFIG = Path("shapestoken.toml")
+
+ALGORITHMS = ("ES256", "EdDSA", "RS256")
+
+_TOP_KEYS = {
+    "issuer",
+    "token_ttl",
+    "signing_key_dir",
+    "signing_alg",
+    "state",
+    "log_format",
+    "rate_limits",
+    "shops",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    issuer: str
+    shops: Mapping[str, ShopConfig]
+    token_ttl: int = 900
+    signing_key_dir: Path = Path("var/keys")
+    #: PEM private keys from SHAPESTOKEN_SIGNING_KEYS; when set, the directory is not read.
+    signing_keys_pem: Secret | None = None
+    signing_alg: str = "ES256"
+    state: str = "memory"
+    log_format: str = "text"
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    development: bool = False
+    source: str = "<defaults>"
+
+    @property
+    def max_token_ttl(self) -> int:
+        """The longest lifetime of any token this configuration mints."""
+        return max([self.token_ttl, *(shop.token_ttl for shop in self.shops.values())])
+
+    def summary(self) -> str:
+        """A human summary with every secret masked, for ``check-config``."""
+        keys = KEYS_ENV if self.signing_keys_pem is not None else str(self.signing_key_dir)
+        limits = self.rate_limits
+        lines = [
+            f"config:       {self.source}",
+            f"issuer:       {self.issuer}",
+            f"signing:      {self.signing_alg}, keys from {keys}",
+            f"token_ttl:    {self.token_ttl}s",
+            f"state:        {self.state}",
+            f"rate limits:  {limits.per_customer} per customer, {limits.per_client} per client, "
+            f"{limits.per_ip} per IP, {limits.max_entries} keys tracked",
+        ]
+        for shop in self.shops.values():
+            lines += shop.summary()
+        return "\n".join(lines)
+
+
+def config_path(environ: Mapping[str, str] = os.environ) -> Path | None:
+    """The config file to use: ``$SHAPESTOKEN_CONFIG``, else ``./shapestoken.toml`` if present."""
+    if value := environ.get(CONFIG_ENV):
+        return Path(value)
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+
+
+def require_config_path(environ: Mapping[str, str] = os.environ) -> Path:
+    """:func:`config_path`, or a :class:`ConfigError` saying that no config was found."""
+    path = config_path(environ)
+    if path is None:
+        raise ConfigError(
+            f"no config found: set {CONFIG_ENV} or add ./shapestoken.toml "
+            "(only `shapestoken serve` runs without one, in development mode)"
+        )
+    return path
+
+
+def load_settings(path: Path, environ: Mapping[str, str] = os.environ) -> Settings:
+    """Read and validate the TOML file at ``path``."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    return parse_settings(raw, environ=environ, base_dir=path.parent, source=str(path))
+
+
+def parse_settings(
+    raw: Mapping[str, Any],
+    *,
+    environ: Mapping[str, str] = os.environ,
+    base_dir: Path = Path("."),
+    source: str = "<dict>",
+) -> Settings:
+    """Validate an already-parsed config mapping (the TOML file's contents)."""
+    raw = values.resolve_env(raw, environ)
+    values.check_keys(raw, _TOP_KEYS, "")
+    issuer = values.issuer(raw.get("issuer"))
+    ttl = token_ttl(raw.get("token_ttl", 900), "token_ttl")
+    state = values.string(raw.get("state", "memory"), "state")
+    if state != "memory":
+        raise ConfigError(f"state: only 'memory' is supported by this version, got {state!r}")
+    keys_pem = environ.get(KEYS_ENV)
+    return Settings(
+        issuer=issuer,
+        shops=parse_shops(raw.get("shops", {}), issuer=issuer, default_ttl=ttl),
+        token_ttl=ttl,
+        signing_key_dir=base_dir
+        / values.string(raw.get("signing_key_dir", "var/keys"), "signing_key_dir"),
+        signing_keys_pem=Secret(keys_pem) if keys_pem else None,
+        signing_alg=values.choice(raw.get("signing_alg", "ES256"), ALGORITHMS, "signing_alg"),
+        state=state,
+        log_format=values.choice(raw.get("log_format", "text"), ("text", "json"), "log_format"),
+        rate_limits=parse_rate_limits(raw.get("rate_limits", {})),
+        source=source,
+    )

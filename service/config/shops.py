@@ -1,0 +1,108 @@
+"""``[shops."<name>.myshopify.com"]``: each shop's secrets, origins and token shape."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from service.config import values
+from service.errors import ConfigError
+from service.secret import Secret
+
+SHOP_DOMAIN = re.compile(r"[a-z0-9][a-z0-9-]{0,98}\.myshopify\.com", re.ASCII)
+MIN_TTL, MAX_TTL = 60, 3600
+#: Oldest timestamped signature a shop may accept: 60 s to 7 days.
+MIN_SIGNATURE_AGE, MAX_SIGNATURE_AGE = 60, 7 * 86400
+
+KEYS = {
+    "id_secrets",
+    "allowed_origins",
+    "audience",
+    "scope",
+    "token_ttl",
+    "signature_max_age",
+    "require_timestamp",
+    "app_proxy_secret",
+}
+
+
+@dataclass(frozen=True)
+class ShopConfig:
+    domain: str
+    id_secrets: tuple[Secret, ...]
+    allowed_origins: frozenset[str]
+    audience: str
+    scope: str = "customer"
+    token_ttl: int = 900
+    signature_max_age: int | None = None
+    require_timestamp: bool = False
+    app_proxy_secret: Secret | None = None
+
+    def summary(self) -> list[str]:
+        """Lines for ``check-config``, secrets masked."""
+        lines = [
+            f"shop {self.domain}:",
+            f"  id_secrets:      {len(self.id_secrets)} x {self.id_secrets[0]}",
+            f"  allowed_origins: {', '.join(sorted(self.allowed_origins)) or '(none)'}",
+            f"  audience:        {self.audience}",
+            f"  scope:           {self.scope}",
+            f"  token_ttl:       {self.token_ttl}s",
+        ]
+        if self.signature_max_age is not None:
+            required = "required" if self.require_timestamp else "optional"
+            lines.append(f"  timestamps:      max age {self.signature_max_age}s, {required}")
+        if self.app_proxy_secret is not None:
+            lines.append(f"  app proxy:       secret {self.app_proxy_secret}")
+        return lines
+
+
+def token_ttl(value: object, key: str) -> int:
+    return values.integer(value, key, MIN_TTL, MAX_TTL)
+
+
+def parse_shops(raw: object, *, issuer: str, default_ttl: int) -> dict[str, ShopConfig]:
+    if not isinstance(raw, Mapping) or not raw:
+        raise ConfigError('shops: configure at least one [shops."<name>.myshopify.com"] table')
+    return {
+        domain: parse_shop(domain, table, issuer=issuer, default_ttl=default_ttl)
+        for domain, table in raw.items()
+    }
+
+
+def parse_shop(domain: str, raw: object, *, issuer: str, default_ttl: int) -> ShopConfig:
+    where = f'shops."{domain}"'
+    if not SHOP_DOMAIN.fullmatch(domain):
+        raise ConfigError(f"{where}: a shop is named by its <name>.myshopify.com domain")
+    table: Mapping[str, Any] = values.table(raw, where)
+    values.check_keys(table, KEYS, f"{where}.")
+    secrets = table.get("id_secrets")
+    if not isinstance(secrets, list) or not secrets:
+        raise ConfigError(f"{where}.id_secrets: list at least one secret, newest first")
+    max_age = table.get("signature_max_age")
+    if max_age is not None:
+        max_age = values.integer(
+            max_age, f"{where}.signature_max_age", MIN_SIGNATURE_AGE, MAX_SIGNATURE_AGE
+        )
+    require_ts = values.boolean(table.get("require_timestamp", False), f"{where}.require_timestamp")
+    if require_ts and max_age is None:
+        raise ConfigError(f"{where}.require_timestamp needs signature_max_age")
+    proxy = table.get("app_proxy_secret")
+    return ShopConfig(
+        domain=domain,
+        id_secrets=tuple(
+            values.secret(value, f"{where}.id_secrets[{i}]") for i, value in enumerate(secrets)
+        ),
+        allowed_origins=values.origins(
+            table.get("allowed_origins", []), f"{where}.allowed_origins"
+        ),
+        audience=values.string(table.get("audience", issuer), f"{where}.audience"),
+        scope=values.string(table.get("scope", "customer"), f"{where}.scope"),
+        token_ttl=token_ttl(table.get("token_ttl", default_ttl), f"{where}.token_ttl"),
+        signature_max_age=max_age,
+        require_timestamp=require_ts,
+        app_proxy_secret=None
+        if proxy is None
+        else values.secret(proxy, f"{where}.app_proxy_secret"),
+    )

@@ -1,0 +1,125 @@
+"""Checks of single config values; each error names the key it is about.
+
+Every section of the config (shops, clients, rate limits...) validates its
+values with these, so a bad value reads the same wherever it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from service.errors import ConfigError
+from service.secret import MIN_SECRET_BYTES, Secret
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def resolve_env(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
+    """Replace every ``env:NAME`` string in a parsed TOML tree by the variable's value."""
+    if isinstance(value, str) and value.startswith("env:"):
+        name = value[4:]
+        if name not in environ:
+            raise ConfigError(f"{where or 'config'}: environment variable {name} is not set")
+        return environ[name]
+    if isinstance(value, Mapping):
+        return {
+            key: resolve_env(item, environ, f"{where}.{key}" if where else key)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [resolve_env(item, environ, f"{where}[{i}]") for i, item in enumerate(value)]
+    return value
+
+
+def check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    """Refuse unknown keys: a typo must not silently turn a setting off."""
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"unknown config key {where}{unknown[0]} (allowed: {', '.join(sorted(allowed))})"
+        )
+
+
+def table(value: object, key: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{key}: expected a table")
+    return value
+
+
+def secret(value: object, key: str) -> Secret:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key}: expected a secret string or 'env:NAME'")
+    result = Secret(value)
+    if len(result) < MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"{key}: secret is {len(result)} bytes; at least {MIN_SECRET_BYTES} are required"
+        )
+    return result
+
+
+def issuer(value: object) -> str:
+    if value is None:
+        raise ConfigError('issuer: required, e.g. issuer = "https://tokens.example.com"')
+    text = string(value, "issuer").rstrip("/")
+    parts = urlsplit(text)
+    local = parts.hostname in LOCAL_HOSTS
+    if parts.scheme != "https" and not (parts.scheme == "http" and local):
+        raise ConfigError("issuer: must be an https:// URL (http only for localhost)")
+    if not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError("issuer: must be a URL with a host and no query or fragment")
+    return text
+
+
+def origin(value: object, key: str) -> str:
+    """A browser origin, normalised as browsers send it in ``Origin``."""
+    text = string(value, key)
+    parts = urlsplit(text)
+    if (
+        parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        raise ConfigError(f"{key}: {text!r} is not an origin like https://shop.example.com")
+    # Browsers send the origin lowercased without a trailing slash or default port.
+    default_port = {"https": 443, "http": 80}[parts.scheme]
+    port = "" if parts.port in (None, default_port) else f":{parts.port}"
+    return f"{parts.scheme}://{parts.hostname}{port}"
+
+
+def origins(value: object, key: str) -> frozenset[str]:
+    return frozenset(origin(item, key) for item in string_list(value, key, allow_empty=True))
+
+
+def integer(value: object, key: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{key}: expected an integer from {low} to {high}, got {value!r}")
+    return value
+
+
+def boolean(value: object, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true or false")
+    return value
+
+
+def string(value: object, key: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key}: expected a non-empty string")
+    return value
+
+
+def choice(value: object, choices: tuple[str, ...], key: str) -> str:
+    if value not in choices:
+        raise ConfigError(f"{key}: expected one of {', '.join(choices)}, got {value!r}")
+    return str(value)
+
+
+def string_list(value: object, key: str, *, allow_empty: bool = False) -> list[str]:
+    if not isinstance(value, list) or (not value and not allow_empty):
+        raise ConfigError(f"{key}: expected a {'' if allow_empty else 'non-empty '}list")
+    return [string(item, f"{key}[{i}]") for i, item in enumerate(value)]

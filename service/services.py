@@ -1,0 +1,115 @@
+"""Everything the endpoints use, built once from the settings.
+
+:func:`build_services` is where the pieces meet: the keyring, the token issuer
+and verifier, the shared state, the customer rules and the metrics. The HTTP
+layer gets one :class:`Services` and tests build their own with a fake clock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from service import keys
+from service.config import KEYS_ENV, Settings
+from service.customers import CustomerTokens
+from service.errors import ConfigError
+from service.metrics import Metrics
+from service.state import State
+from service.state.memory import MemoryState
+from service.tokens import TokenIssuer, TokenVerifier
+
+
+@dataclass
+class Services:
+    settings: Settings
+    keyring: keys.KeyRing
+    issuer: TokenIssuer
+    verifier: TokenVerifier
+    state: State
+    customers: CustomerTokens
+    metrics: Metrics
+    now: Callable[[], float] = time.time
+
+
+def load_keyring(settings: Settings, *, now: Callable[[], float] = time.time) -> keys.KeyRing:
+    """The signing keys from the environment bundle or the key directory.
+
+    Refuses to start without one: replicas must share keys, and a key made up
+    per replica would sign tokens the other replicas' JWKS does not publish.
+    """
+    if settings.signing_keys_pem is not None:
+        found = keys.load_bundle(settings.signing_keys_pem.reveal().decode("ascii", "replace"))
+        where = KEYS_ENV
+    else:
+        found = keys.load_dir(settings.signing_key_dir)
+        where = str(settings.signing_key_dir)
+    if not found:
+        raise ConfigError(f"no signing key in {where}; create one with `shapestoken keys generate`")
+    ring = keys.KeyRing(found, window=keys.publish_window(settings.max_token_ttl), now=now)
+    if ring.active.alg != settings.signing_alg:
+        raise ConfigError(
+            f"the active signing key is {ring.active.alg} but signing_alg is "
+            f"{settings.signing_alg}; run `shapestoken keys rotate` to add one"
+        )
+    return ring
+
+
+def build_state(
+    settings: Settings,
+    *,
+    now: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> State:
+    """The state backend that ``settings.state`` names."""
+    limits = settings.rate_limits
+    return MemoryState(
+        limits.rates(),
+        max_entries=limits.max_entries,
+        max_token_ttl=settings.max_token_ttl,
+        now=now,
+        monotonic=monotonic,
+    )
+
+
+def build_services(
+    settings: Settings,
+    *,
+    keyring: keys.KeyRing | None = None,
+    state: State | None = None,
+    now: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Services:
+    keyring = keyring or load_keyring(settings, now=now)
+    state = state or build_state(settings, now=now, monotonic=monotonic)
+    issuer = TokenIssuer(keyring, settings.issuer, now=now)
+    verifier = TokenVerifier(keyring, settings.issuer, now=now)
+    metrics = Metrics()
+    for name in state.tracked_keys():
+        metrics.gauge(
+            "shapestoken_ratelimit_tracked_keys",
+            "Keys a rate limiter tracks in this process.",
+            {"limiter": name},
+            _tracked(state, name),
+        )
+    metrics.gauge(
+        "shapestoken_signing_keys_published",
+        "Keys in the JWKS.",
+        {},
+        lambda: len(keyring.published()),
+    )
+    return Services(
+        settings=settings,
+        keyring=keyring,
+        issuer=issuer,
+        verifier=verifier,
+        state=state,
+        customers=CustomerTokens(settings.shops, issuer, verifier, now=now),
+        metrics=metrics,
+        now=now,
+    )
+
+
+def _tracked(state: State, limiter: str) -> Callable[[], float]:
+    return lambda: state.tracked_keys()[limiter]

@@ -1,0 +1,1 @@
+"""HTTP only: requests in, calls to the core, responses out."""

@@ -1,0 +1,133 @@
+"""The state contract: what every backend must do (tests/test_state_*.py add backends)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import pytest
+
+from service.config.limits import Rate
+from service.errors import CustomerBlocked, RateLimited, ReplayedProof
+from service.state import Checks, State
+from service.state.memory import ExpiringSet, MemoryState
+from tests.conftest import Clock
+
+T = TypeVar("T")
+RATES = {"per_customer": Rate(2, 60), "per_ip": Rate(3, 60), "per_client": Rate(5, 60)}
+MAX_TTL = 900
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
+
+
+@pytest.fixture
+def state(clock: Clock) -> State:
+    return MemoryState(RATES, max_entries=100, max_token_ttl=MAX_TTL, now=clock, monotonic=clock)
+
+
+def test_limits_are_counted_in_order_and_stop_at_the_first_refusal(state: State) -> None:
+    both = Checks(limits=(("per_ip", "1.2.3.4"), ("per_customer", "shop/1")))
+    run(state.check(both))
+    run(state.check(both))
+    with pytest.raises(RateLimited) as refused:
+        run(state.check(both))
+    assert refused.value.retry_after == 30
+    # per_ip counted the refused request (3 of 3), so the next is refused there.
+    with pytest.raises(RateLimited):
+        run(state.hit("per_ip", "1.2.3.4"))
+    # A customer over its limit never consumed another address's budget.
+    run(state.hit("per_ip", "5.6.7.8"))
+
+
+def test_a_refused_limit_is_not_counted_further_down(state: State, clock: Clock) -> None:
+    run(state.check(Checks(limits=(("per_ip", "a"),) * 3)))
+    for _ in range(10):
+        with pytest.raises(RateLimited):
+            run(state.check(Checks(limits=(("per_ip", "a"), ("per_customer", "shop/1")))))
+    run(state.check(Checks(limits=(("per_customer", "shop/1"),) * 2)))
+
+
+def test_a_blocked_customer_is_refused_and_others_are_not(state: State) -> None:
+    run(state.block("acme.myshopify.com", "42", "fraud"))
+    with pytest.raises(CustomerBlocked):
+        run(state.check(Checks(customer=("acme.myshopify.com", "42"))))
+    run(state.check(Checks(customer=("acme.myshopify.com", "43"))))
+    run(state.check(Checks(customer=("other.myshopify.com", "42"))))
+    (block,) = run(state.blocks())
+    assert (block.shop, block.customer_id, block.reason) == ("acme.myshopify.com", "42", "fraud")
+
+
+def test_a_block_makes_earlier_tokens_inactive_even_after_unblock(
+    state: State, clock: Clock
+) -> None:
+    customer = ("acme.myshopify.com", "42")
+    issued_at = int(clock())
+    assert run(state.token_active("jti-1", issued_at=issued_at, customer=customer))
+    clock.advance(10)
+    run(state.block(*customer))
+    assert not run(state.token_active("jti-1", issued_at=issued_at, customer=customer))
+    assert run(state.unblock(*customer))
+    assert not run(state.unblock(*customer))
+    assert run(state.blocks()) == []
+    # Tokens issued before the block stay dead until they would have expired anyway...
+    assert not run(state.token_active("jti-1", issued_at=issued_at, customer=customer))
+    # ...while new ones work at once.
+    clock.advance(1)
+    assert run(state.token_active("jti-2", issued_at=int(clock()), customer=customer))
+    run(state.check(Checks(customer=customer)))
+    clock.advance(MAX_TTL)
+    assert run(state.token_active("jti-1", issued_at=issued_at, customer=customer))
+
+
+def test_revocations_hold_until_exp_then_are_forgotten(state: State, clock: Clock) -> None:
+    exp = int(clock()) + 60
+    run(state.revoke("jti-1", exp))
+    assert not run(state.token_active("jti-1", issued_at=int(clock())))
+    assert run(state.token_active("jti-2", issued_at=int(clock())))
+    clock.advance(60)
+    assert run(state.token_active("jti-1", issued_at=int(clock())))
+
+
+def test_a_one_time_proof_is_accepted_once_while_it_is_remembered(
+    state: State, clock: Clock
+) -> None:
+    once = Checks(first_use=("app-proxy/abc", 180))
+    run(state.check(once))
+    with pytest.raises(ReplayedProof):
+        run(state.check(once))
+    run(state.check(Checks(first_use=("app-proxy/abd", 180))))
+    clock.advance(180)
+    run(state.check(once))
+
+
+def test_a_proof_is_not_used_up_by_a_refused_request(state: State) -> None:
+    run(state.block("acme.myshopify.com", "42"))
+    refused = Checks(customer=("acme.myshopify.com", "42"), first_use=("app-proxy/abc", 180))
+    with pytest.raises(CustomerBlocked):
+        run(state.check(refused))
+    run(state.unblock("acme.myshopify.com", "42"))
+    run(state.check(refused))
+
+
+def test_memory_tracks_keys_per_limiter(state: State) -> None:
+    run(state.hit("per_ip", "a"))
+    run(state.hit("per_ip", "b"))
+    assert state.tracked_keys() == {"per_customer": 0, "per_ip": 2, "per_client": 0}
+
+
+def test_expiring_set_purges_what_expired(clock: Clock) -> None:
+    keys = ExpiringSet(clock)
+    for n in range(1000):
+        keys.add(n, clock() + 10)
+    keys.add("late", clock() + 100)
+    assert len(keys) == 1001 and 5 in keys
+    clock.advance(10)
+    assert 5 not in keys
+    keys.add("new", clock() + 10)
+    assert len(keys) == 2
+    # A later expiry extends; an earlier one does not shorten.
+    keys.add("late", clock() + 5)
+    assert keys.get("late") == clock() + 90
