@@ -5,7 +5,8 @@ This package is the only code that reads the environment. Any string of the form
 key or a short secret is a :class:`ConfigError` naming it, because a typo must
 never silently turn a security setting off. Each section has its own module:
 :mod:`~service.config.shops`, :mod:`~service.config.limits`; single values are
-checked by :mod:`~service.config.values`.
+checked by :mod:`~service.config.values`. OAuth clients are in
+:mod:`~service.config.clients`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from service.config import values
+from service.config.clients import ClientConfig, parse_clients
 from service.config.limits import Rate, RateLimits, parse_rate_limits
 from service.config.shops import ShopConfig, parse_shops, token_ttl
 from service.errors import ConfigError
@@ -26,6 +28,7 @@ from service.secret import Secret
 __all__ = [
     "CONFIG_ENV",
     "KEYS_ENV",
+    "ClientConfig",
     "ConfigError",
     "Rate",
     "RateLimits",
@@ -52,6 +55,7 @@ _TOP_KEYS = {
     "log_format",
     "rate_limits",
     "shops",
+    "clients",
 }
 
 
@@ -69,11 +73,22 @@ class Settings:
     rate_limits: RateLimits = field(default_factory=RateLimits)
     development: bool = False
     source: str = "<defaults>"
+    clients: Mapping[str, ClientConfig] = field(default_factory=dict)
 
     @property
     def max_token_ttl(self) -> int:
-        """The longest lifetime of any token this configuration mints."""
-        return max([self.token_ttl, *(shop.token_ttl for shop in self.shops.values())])
+        """The longest lifetime of any token this configuration mints.
+
+        It sizes every window that must outlive tokens: the JWKS publish window
+        of a retired key, revocations, the cut-off after an unblock.
+        """
+        return max(
+            [
+                self.token_ttl,
+                *(shop.token_ttl for shop in self.shops.values()),
+                *(client.token_ttl for client in self.clients.values()),
+            ]
+        )
 
     def summary(self) -> str:
         """A human summary with every secret masked, for ``check-config``."""
@@ -90,6 +105,8 @@ class Settings:
         ]
         for shop in self.shops.values():
             lines += shop.summary()
+        for client in self.clients.values():
+            lines += client.summary()
         return "\n".join(lines)
 
 
@@ -150,4 +167,5 @@ def parse_settings(
         log_format=values.choice(raw.get("log_format", "text"), ("text", "json"), "log_format"),
         rate_limits=parse_rate_limits(raw.get("rate_limits", {})),
         source=source,
+        clients=parse_clients(raw.get("clients", {}), issuer=issuer),
     )
