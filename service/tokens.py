@@ -235,6 +235,13 @@ class TokenVerifier(_KeyringClient):
             raise InvalidToken("The token is not a client token.")
         return claims
 
+    def verify_kind(self, token: str, *, audience: str, kind: TokenUse) -> Claims:
+        """The claims of a valid token of exactly ``kind`` (e.g. client credentials, not implicit)."""
+        claims = self.verify(token, audience=audience)
+        if claims["token_use"] != kind:
+            raise InvalidToken(f"The token is not a {kind} token.")
+        return claims
+
     def _verify(self, token: str, *, audience: str | None) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)

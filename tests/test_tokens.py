@@ -15,6 +15,7 @@ from service.tokens import (
     LEEWAY,
     IssuedToken,
     TokenIssuer,
+    TokenUse,
     TokenVerifier,
     new_jti,
 )
@@ -222,3 +223,43 @@ def test_minting_a_client_token_of_the_customer_kind_is_a_bug(
             scope="",
             ttl=60,
         )
+
+
+@given(
+    minted=strategies.kinds,
+    shop=strategies.shops,
+    customer_id=strategies.customer_ids,
+    client_id=strategies.client_ids,
+    scope=strategies.scopes,
+)
+def test_a_token_of_one_kind_never_verifies_as_another(
+    es256_key: keys.SigningKey,
+    minted: TokenUse,
+    shop: str,
+    customer_id: str,
+    client_id: str,
+    scope: str,
+) -> None:
+    clock = Clock()
+    issuer, verifier = pair(fresh_ring(es256_key, clock), clock)
+    if minted == "customer":
+        issued = mint(issuer, shop=shop, customer_id=customer_id, scope=scope)
+    else:
+        issued = issuer.mint_client(
+            client_id=client_id, token_use=minted, audience=AUDIENCE, scope=scope, ttl=600
+        )
+    # RFC 8725 §3.12: every verifier accepts its own kind and refuses every other.
+    for kind in ("customer", "client_credentials", "implicit"):
+        if kind == minted:
+            assert verifier.verify_kind(issued.token, audience=AUDIENCE, kind=kind) == issued.claims
+        else:
+            with pytest.raises(InvalidToken):
+                verifier.verify_kind(issued.token, audience=AUDIENCE, kind=kind)
+    if minted == "customer":
+        verifier.verify_customer(issued.token, audience=AUDIENCE)
+        with pytest.raises(InvalidToken):
+            verifier.verify_client(issued.token, audience=AUDIENCE)
+    else:
+        verifier.verify_client(issued.token, audience=AUDIENCE)
+        with pytest.raises(InvalidToken):
+            verifier.verify_customer(issued.token, audience=AUDIENCE)
