@@ -1,7 +1,8 @@
 """Everything the endpoints use, built once from the settings.
 
 :func:`build_services` is where the pieces meet: the keyring, the token issuer
-and verifier, the shared state, the customer rules and the metrics. The HTTP
+and verifier, the shared state, the customer rules, the OAuth server and
+the metrics. The HTTP
 layer gets one :class:`Services` and tests build their own with a fake clock.
 """
 
@@ -16,6 +17,8 @@ from service.config import KEYS_ENV, Settings
 from service.customers import CustomerTokens
 from service.errors import ConfigError
 from service.metrics import Metrics
+from service.oauth.introspection import API_TOKEN_PREFIX, TokenLookup
+from service.oauth.server import OAuthServer
 from service.state import State
 from service.state.memory import MemoryState
 from service.tokens import TokenIssuer, TokenVerifier
@@ -29,8 +32,11 @@ class Services:
     verifier: TokenVerifier
     state: State
     customers: CustomerTokens
+    oauth: OAuthServer
     metrics: Metrics
     now: Callable[[], float] = time.time
+    #: Admin-made ``stk_`` API tokens; ``None`` without a database (they are then inactive).
+    api_tokens: TokenLookup | None = None
 
 
 def load_keyring(settings: Settings, *, now: Callable[[], float] = time.time) -> keys.KeyRing:
@@ -80,6 +86,7 @@ def build_services(
     state: State | None = None,
     now: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
+    api_tokens: TokenLookup | None = None,
 ) -> Services:
     keyring = keyring or load_keyring(settings, now=now)
     state = state or build_state(settings, now=now, monotonic=monotonic)
@@ -106,8 +113,18 @@ def build_services(
         verifier=verifier,
         state=state,
         customers=CustomerTokens(settings.shops, issuer, verifier, now=now),
+        oauth=OAuthServer(
+            settings.clients,
+            issuer_url=settings.issuer,
+            issuer=issuer,
+            verifier=verifier,
+            state=state,
+            lookups={API_TOKEN_PREFIX: api_tokens},
+            now=now,
+        ),
         metrics=metrics,
         now=now,
+        api_tokens=api_tokens,
     )
 
 

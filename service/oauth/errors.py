@@ -1,0 +1,67 @@
+"""The OAuth 2.0 errors (RFC 6749 §5.2, RFC 7009 §2.2.1, RFC 8707 §2).
+
+They are :class:`~service.errors.ServiceError` subclasses, so the one error
+handler renders them as ``{"error", "error_description"}`` like every other.
+``invalid_request`` is the service's own :class:`~service.errors.InvalidRequest`.
+"""
+
+from __future__ import annotations
+
+from service.errors import ServiceError
+
+#: RFC 6749 §5.2 / RFC 7617: the challenge a client that sent Basic gets back.
+BASIC_CHALLENGE = 'Basic realm="shapestoken"'
+
+
+class InvalidClient(ServiceError):
+    """Client authentication failed: unknown client, wrong or missing secret."""
+
+    status_code = 401
+    error = "invalid_client"
+    description = "Client authentication failed."
+
+    def __init__(self, description: str | None = None, *, basic: bool = False) -> None:
+        # RFC 6749 §5.2: a client that used the Authorization header gets a
+        # WWW-Authenticate challenge with the scheme it used.
+        super().__init__(
+            description, headers={"WWW-Authenticate": BASIC_CHALLENGE} if basic else None
+        )
+        self.basic = basic
+
+
+class UnsupportedGrantType(ServiceError):
+    status_code = 400
+    error = "unsupported_grant_type"
+    description = "Supported grant types: client_credentials, implicit."
+
+
+class UnauthorizedClient(ServiceError):
+    status_code = 400
+    error = "unauthorized_client"
+    description = "This client may not use this grant type."
+
+
+class InvalidScope(ServiceError):
+    status_code = 400
+    error = "invalid_scope"
+    description = "The requested scope is not allowed for this client."
+
+
+class InvalidTarget(ServiceError):
+    # RFC 8707 §2
+    status_code = 400
+    error = "invalid_target"
+    description = "The requested audience or resource is not allowed for this client."
+
+
+class InvalidGrant(ServiceError):
+    # RFC 6749 §5.2: "... or was issued to another client" (RFC 7009 §2.1 refusals).
+    status_code = 400
+    error = "invalid_grant"
+    description = "This token was not issued to this client."
+
+
+class AccessDenied(ServiceError):
+    status_code = 403
+    error = "access_denied"
+    description = "This client may not use this endpoint."

@@ -1,0 +1,40 @@
+"""Token revocation (RFC 7009): an authenticated client ends a token early.
+
+A client revokes the tokens issued to it (their ``client_id`` is its own,
+RFC 7009 §2.1). A client trusted with introspection (an API that checks
+tokens) may also revoke customer tokens, to end a customer's session. A token
+that is invalid, expired or not this service's is no error: the answer is the
+same 200 (RFC 7009 §2.2), and nothing is recorded. A valid token of someone
+else is refused with ``invalid_grant`` (RFC 6749 §5.2: "issued to another
+client"). The revocation lasts until the token's ``exp``, then is forgotten.
+"""
+
+from __future__ import annotations
+
+from service.config import ClientConfig
+from service.oauth.errors import InvalidGrant
+from service.oauth.introspection import Introspector
+from service.state import State
+from service.tokens import CLIENT_KINDS, Claims
+
+
+def may_revoke(client: ClientConfig, claims: Claims) -> bool:
+    """Whether ``client`` may end the token with ``claims``."""
+    if claims["token_use"] in CLIENT_KINDS:
+        return claims["client_id"] == client.client_id
+    return claims["token_use"] == "customer" and client.introspect
+
+
+class Revoker:
+    def __init__(self, introspector: Introspector, state: State) -> None:
+        self._introspector = introspector
+        self._state = state
+
+    async def revoke(self, client: ClientConfig, token: str) -> None:
+        """Revoke ``token`` for ``client`` (one state call when there is anything to record)."""
+        claims = self._introspector.verify(token)
+        if claims is None:
+            return  # RFC 7009 §2.2: an invalid token is not an error
+        if not may_revoke(client, claims):
+            raise InvalidGrant()
+        await self._state.revoke(claims["jti"], claims["exp"])

@@ -1,0 +1,69 @@
+"""The OAuth 2.0 server's rules in one place, for the HTTP layer to call.
+
+:class:`OAuthServer` ties the client registry to the token endpoint's grants,
+introspection (RFC 7662), revocation (RFC 7009) and the RFC 8414 metadata. It
+takes parameters already read from a request and answers with values or
+:class:`~service.errors.ServiceError`; it never sees HTTP.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+from service.config import ClientConfig
+from service.errors import InvalidRequest
+from service.oauth.clients import ClientRegistry
+from service.oauth.credentials import presented_credentials
+from service.oauth.errors import AccessDenied
+from service.oauth.grants import TokenGrants
+from service.oauth.introspection import Introspector, TokenLookup
+from service.oauth.metadata import authorization_server_metadata
+from service.oauth.revocation import Revoker
+from service.state import State
+from service.tokens import TokenIssuer, TokenVerifier
+
+
+class OAuthServer:
+    def __init__(
+        self,
+        clients: Mapping[str, ClientConfig],
+        *,
+        issuer_url: str,
+        issuer: TokenIssuer,
+        verifier: TokenVerifier,
+        state: State,
+        lookups: Mapping[str, TokenLookup | None],
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.registry = ClientRegistry(clients)
+        self.grants = TokenGrants(self.registry, issuer)
+        self.introspector = Introspector(verifier, state, lookups, now=now)
+        self.revoker = Revoker(self.introspector, state)
+        self.metadata = authorization_server_metadata(issuer_url, self.registry)
+        #: Browser origins that may read the token endpoint's answers (public clients').
+        self.public_origins = self.registry.public_origins()
+
+    def caller(self, authorization: str | None, params: Mapping[str, str]) -> ClientConfig:
+        """The confidential client calling introspection or revocation."""
+        presented = presented_credentials(authorization, params)
+        return self.registry.authenticate(presented, confidential=True)
+
+    async def introspect(
+        self, caller: ClientConfig, params: Mapping[str, str]
+    ) -> dict[str, object]:
+        """RFC 7662 §2.2 answer for ``params["token"]``; ``token_type_hint`` is only a hint."""
+        if not caller.introspect:
+            raise AccessDenied("This client may not introspect tokens (introspect = false).")
+        return await self.introspector.introspect(_token(params))
+
+    async def revoke(self, caller: ClientConfig, params: Mapping[str, str]) -> None:
+        """RFC 7009 §2.1; ``token_type_hint`` is only a hint: every kind is looked up."""
+        await self.revoker.revoke(caller, _token(params))
+
+
+def _token(params: Mapping[str, str]) -> str:
+    token = params.get("token")
+    if token is None:
+        raise InvalidRequest("Missing token.")
+    return token
