@@ -30,6 +30,7 @@ from service.services import Services, build_services
 from service.web.customer import CustomerEndpoints
 from service.web.http import error_response
 from service.web.middleware import RequestLog, StaticHeaders
+from service.web.oauth import OAuthEndpoints
 from service.web.ops import OpsEndpoints
 from service.web.wellknown import WellKnownEndpoints
 
@@ -77,6 +78,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
     services = services or build_services(settings)
     routes: list[BaseRoute] = [
         *CustomerEndpoints(services).routes(),
+        *OAuthEndpoints(services).routes(),
         *WellKnownEndpoints(services).routes(),
         *OpsEndpoints(services).routes(),
         Mount(

@@ -82,7 +82,7 @@ def media_type(request: Request) -> str:
     return kind
 
 
-async def read_fields(request: Request) -> dict[str, object]:
+async def read_fields(request: Request, *, max_fields: int = 16) -> dict[str, object]:
     """A JSON object or form body as a dict, refusing duplicates and non-UTF-8."""
     kind = media_type(request)
     body = await read_body(request)
@@ -90,7 +90,7 @@ async def read_fields(request: Request) -> dict[str, object]:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidRequest("The body is not valid UTF-8.") from exc
-    return parse_json_object(text) if kind == JSON_TYPE else parse_form(text)
+    return parse_json_object(text) if kind == JSON_TYPE else parse_form(text, max_fields)
 
 
 def parse_json_object(text: str) -> dict[str, object]:
@@ -105,13 +105,13 @@ def parse_json_object(text: str) -> dict[str, object]:
     return value
 
 
-def parse_form(text: str) -> dict[str, object]:
+def parse_form(text: str, max_fields: int = 16) -> dict[str, object]:
     try:
         pairs = parse_qsl(
             text,
             keep_blank_values=True,
             strict_parsing=bool(text),
-            max_num_fields=16,
+            max_num_fields=max_fields,
             errors="strict",
         )
     except (ValueError, UnicodeDecodeError) as exc:
@@ -192,6 +192,12 @@ class CORSPolicy:
         if origin not in self.allowed:
             raise OriginNotAllowed(headers={"Vary": "Origin"})
         return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+    def allow(self, origin: str | None) -> dict[str, str]:
+        """Headers that let ``origin`` read a response if it is allowed; never raises."""
+        if origin is not None and origin in self.allowed:
+            return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        return {"Vary": "Origin"}
 
     def preflight(self, request: Request) -> Response:
         headers = self.check(request)

@@ -1,4 +1,4 @@
-"""Documents published for verifiers: the JWKS."""
+"""Documents published for verifiers and clients: the JWKS, the OAuth metadata (RFC 8414)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,15 @@ class WellKnownEndpoints:
         self.services = services
 
     def routes(self) -> list[BaseRoute]:
-        return [Route("/.well-known/jwks.json", self.jwks, methods=["GET"])]
+        return [
+            Route("/.well-known/jwks.json", self.jwks, methods=["GET"]),
+            Route("/.well-known/oauth-authorization-server", self.metadata, methods=["GET"]),
+        ]
 
     async def jwks(self, request: Request) -> Response:
         """GET /.well-known/jwks.json"""
         return JSON(self.services.keyring.jwks(), headers={"Cache-Control": JWKS_CACHE})
+
+    async def metadata(self, request: Request) -> Response:
+        """GET /.well-known/oauth-authorization-server (RFC 8414 §3)"""
+        return JSON(self.services.oauth.metadata, headers={"Cache-Control": JWKS_CACHE})

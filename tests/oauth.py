@@ -1,0 +1,107 @@
+"""Shared by the OAuth tests: configured clients, their secrets, request helpers."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote_plus
+
+import jwt
+from starlette.testclient import TestClient
+
+from service.config import ClientConfig
+from tests.conftest import AUDIENCE, ORIGIN
+
+CRM = "crm-sync"
+CRM_SECRET = "crm-secret-" + "k" * 40
+CRM_PREVIOUS = "crm-previous-" + "p" * 40
+GATEWAY = "api-gateway"
+GATEWAY_SECRET = "gateway-secret-" + "g" * 40
+WEB = "storefront-web"
+LOYALTY = "https://loyalty.acme.example"
+#: RFC 6749 §2.3.1's form-encoding matters for each of these characters.
+SPECIAL = "a:b+c/d%e&f=g" + "s" * 32
+SPECIAL_CLIENT = "special"
+
+
+def sha256(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+CLIENTS = {
+    CRM: ClientConfig(
+        CRM,
+        secret_hashes=(sha256(CRM_SECRET), sha256(CRM_PREVIOUS)),
+        scopes=("profiles:read", "profiles:write"),
+        audiences=(AUDIENCE, LOYALTY),
+        grant_types=frozenset({"client_credentials"}),
+        token_ttl=3600,
+    ),
+    GATEWAY: ClientConfig(
+        GATEWAY,
+        secret_hashes=(sha256(GATEWAY_SECRET),),
+        scopes=("tokens:check",),
+        audiences=(AUDIENCE,),
+        grant_types=frozenset({"client_credentials"}),
+        introspect=True,
+    ),
+    WEB: ClientConfig(
+        WEB,
+        secret_hashes=(),
+        scopes=("catalog:read",),
+        audiences=(AUDIENCE,),
+        grant_types=frozenset({"implicit"}),
+        token_ttl=900,
+        allowed_origins=frozenset({ORIGIN}),
+    ),
+    SPECIAL_CLIENT: ClientConfig(
+        SPECIAL_CLIENT,
+        secret_hashes=(sha256(SPECIAL),),
+        scopes=("profiles:read",),
+        audiences=(AUDIENCE,),
+        grant_types=frozenset({"client_credentials"}),
+    ),
+}
+
+
+def basic(client_id: str, secret: str, *, encode: bool = True) -> dict[str, str]:
+    """An Authorization header: form-encoded first (RFC 6749 §2.3.1) or as some clients send it."""
+    if encode:
+        client_id, secret = quote_plus(client_id, safe=""), quote_plus(secret, safe="")
+    pair = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {pair}"}
+
+
+def token_form(
+    client: TestClient,
+    data: Mapping[str, str] | None = None,
+    *,
+    path: str = "/oauth/token",
+    headers: Mapping[str, str] | None = None,
+    **fields: str,
+) -> Any:
+    """POST a form to the token endpoint (``data`` and ``fields`` together)."""
+    return client.post(path, data={**(data or {}), **fields}, headers=dict(headers or {}))
+
+
+def crm_token(client: TestClient, data: Mapping[str, str] | None = None) -> str:
+    response = token_form(
+        client, data, grant_type="client_credentials", client_id=CRM, client_secret=CRM_SECRET
+    )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def web_token(client: TestClient) -> str:
+    response = token_form(client, grant_type="implicit", client_id=WEB)
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def unverified(token: str) -> dict[str, Any]:
+    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    return claims
