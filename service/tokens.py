@@ -236,7 +236,7 @@ class TokenVerifier(_KeyringClient):
         return claims
 
     def verify_kind(self, token: str, *, audience: str, kind: TokenUse) -> Claims:
-        """The claims of a valid token of exactly ``kind`` (e.g. client credentials, not implicit)."""
+        """The claims of a valid token of exactly ``kind`` (client credentials, not implicit)."""
         claims = self.verify(token, audience=audience)
         if claims["token_use"] != kind:
             raise InvalidToken(f"The token is not a {kind} token.")
