@@ -44,6 +44,7 @@ signing_key_dir = "keys"
 {extra}
 [rate_limits]
 per_customer = "1000/minute"
+per_client = "1000/minute"
 per_ip = "10000/minute"
 
 [shops."{shop}"]
