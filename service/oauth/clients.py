@@ -37,9 +37,6 @@ class ClientRegistry:
         # Random digests no secret hashes to: compared in place of missing ones.
         self._padding = tuple(os.urandom(32) for _ in range(max(width, 1)))
 
-    def get(self, client_id: str) -> ClientConfig | None:
-        return self.clients.get(client_id)
-
     def authenticate(self, presented: Presented, *, confidential: bool = False) -> ClientConfig:
         """The client that ``presented`` proves, else :class:`InvalidClient`.
 
