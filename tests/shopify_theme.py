@@ -8,6 +8,7 @@ service's own filters could not notice the two agreeing on the same mistake.
 from __future__ import annotations
 
 import hmac
+import html
 import json
 import re
 from datetime import datetime
@@ -20,7 +21,10 @@ from liquid.filter import with_environment
 
 SNIPPETS = Path(__file__).resolve().parent.parent / "liquid_snippets"
 SNIPPET = SNIPPETS / "shapes-token.liquid"
-RENDER = "{% render 'shapes-token', endpoint: endpoint, mode: mode, script_src: script_src %}"
+RENDER = (
+    "{% render 'shapes-token', endpoint: endpoint, mode: mode, script_src: script_src, "
+    "api_origins: api_origins, guest_client: guest_client, guest_endpoint: guest_endpoint %}"
+)
 CONFIG_ID = "shapes-token-config"
 
 # Shopify's `json` filter escapes these so its output is safe inside a <script> tag.
@@ -53,43 +57,72 @@ def frozen_date(date: Any, now: float) -> Any:
     return frozen
 
 
-def environment(*, now: float | None = None) -> Any:
+def script_tag(url: object, **attributes: object) -> str:
+    """Shopify's ``script_tag``: a classic script; ``defer: true`` adds a boolean attribute."""
+    extra = "".join(f" {name}" for name, value in attributes.items() if value is True)
+    return f'<script src="{html.escape(str(url))}" type="text/javascript"{extra}></script>'
+
+
+def environment(*, now: float | None = None, assets: str | None = None) -> Any:
+    """The Liquid environment of a theme; ``assets`` is where ``asset_url`` points."""
     env = Environment(loader=CachingFileSystemLoader(SNIPPETS, ext=".liquid"))
     env.filters["hmac_sha256"] = hmac_sha256
     env.filters["json"] = shopify_json
+    env.filters["script_tag"] = script_tag
+    if assets is not None:
+        env.filters["asset_url"] = lambda name: f"{assets}/{name}"
     if now is not None:
         env.filters["date"] = frozen_date(env.filters["date"], now)
     return env
 
 
-def theme_context(customer_id: int | str | None, secret: str) -> dict[str, object]:
-    """The Shopify objects the snippet reads: ``customer`` and the shop's metafield."""
+def theme_context(
+    customer_id: int | str | None, secret: str | None, metafield: str = "typed"
+) -> dict[str, object]:
+    """The Shopify objects the snippet reads: ``customer`` and the shop's metafield.
+
+    ``metafield`` is how Shopify gives ``omneo.id_secret``: ``typed`` (it has a
+    definition: a metafield object, read with ``.value``) or ``legacy`` (an old
+    untyped one: the value itself).
+    """
+    value: object = {"value": secret, "type": "single_line_text_field"}
+    if metafield == "legacy":
+        value = secret
+    omneo = {} if secret is None else {"id_secret": value}
     return {
         "customer": None if customer_id is None else {"id": customer_id},
-        "shop": {"metafields": {"omneo": {"id_secret": secret}}},
+        "shop": {"metafields": {"omneo": omneo}},
     }
 
 
 def render_snippet(
     *,
     customer_id: int | str | None,
-    secret: str,
+    secret: str | None,
     endpoint: str | None = None,
     mode: str | None = None,
     script_src: str | None = None,
+    api_origins: str | None = None,
+    guest_client: str | None = None,
+    guest_endpoint: str | None = None,
     source: str = RENDER,
     now: float | None = None,
+    metafield: str = "typed",
+    assets: str | None = None,
 ) -> str:
     """Render ``source`` (by default a ``{% render 'shapes-token' %}`` line) as a theme does.
 
     ``now`` renders the page as of that Unix time instead of the real clock.
     """
-    template = environment(now=now).from_string(source)
+    template = environment(now=now, assets=assets).from_string(source)
     text: str = template.render(
         endpoint=endpoint,
         mode=mode,
         script_src=script_src,
-        **theme_context(customer_id, secret),
+        api_origins=api_origins,
+        guest_client=guest_client,
+        guest_endpoint=guest_endpoint,
+        **theme_context(customer_id, secret, metafield),
     )
     return text
 

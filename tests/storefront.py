@@ -50,10 +50,15 @@ PAGE = """<!doctype html>
 </html>
 """
 
-# window.ShapesToken.ready as a value: {token} or {error, message}, never a thrown error.
-READY = """() => window.ShapesToken.ready.then(
-  (token) => ({ token }),
-  (err) => ({ error: String(err && err.code), message: String(err && err.message) }))"""
+# The page client's first token as a value: {token} (null without a client) or
+# {error, message}, never a thrown error.
+READY = """() => window.ShapesToken.ready
+  .then((client) => (client ? client.getToken() : null))
+  .then(
+    (token) => ({ token }),
+    (err) => ({ error: String(err && err.code), message: String(err && err.message) }))"""
+#: True once shapes-token.js itself has run (the snippet's placeholder only has `ready`).
+LOADED = "() => window.ShapesToken && typeof window.ShapesToken.createTokenClient === 'function'"
 STORAGE = "() => Object.fromEntries(Object.entries(localStorage))"
 
 
@@ -217,7 +222,7 @@ def visit(context: BrowserContext, url: str, page: Page | None = None) -> Page:
     """Open ``url`` and wait until shapes-token.js has started."""
     page = page or context.new_page()
     page.goto(url)
-    page.wait_for_function("() => window.ShapesToken !== undefined")
+    page.wait_for_function(LOADED)
     return page
 
 

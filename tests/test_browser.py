@@ -27,6 +27,7 @@ from tests.storefront import (
     CUSTOMER,
     KEY,
     KEY_PREFIX,
+    LOADED,
     Storefront,
     Traffic,
     blank,
@@ -127,7 +128,7 @@ def test_a_reload_reuses_the_stored_token(
     assert traffic.count("POST", site.endpoint) == 1
 
     page.reload()
-    page.wait_for_function("() => window.ShapesToken !== undefined")
+    page.wait_for_function(LOADED)
     assert ready(page) == {"token": token}
     assert traffic.count("POST", site.endpoint) == 1
 
@@ -196,7 +197,8 @@ def test_a_401_from_an_api_refreshes_the_token_once_and_retries(
 
     result = page.evaluate(
         """async (url) => {
-             const response = await window.ShapesToken.client.authorizedFetch(url)
+             const client = await window.ShapesToken.ready
+             const response = await client.authorizedFetch(url)
              return { status: response.status, body: await response.json() }
            }""",
         site.me,

@@ -27,6 +27,7 @@ from tests.storefront import (
     CUSTOMER,
     KEY,
     KEY_PREFIX,
+    LOADED,
     Storefront,
     StorefrontHandler,
     Traffic,
@@ -203,7 +204,7 @@ def test_an_app_proxy_page_gets_its_token_same_origin_and_holds_no_secret(
     response = page.goto(site.storefront.url(customer=CUSTOMER, mode="app-proxy"))
     assert response is not None
     html = response.text()
-    page.wait_for_function("() => window.ShapesToken !== undefined")
+    page.wait_for_function(LOADED)
     token = ready(page)["token"]
     assert storage(page) == {KEY: token}
     assert verify(token, site.server)["sub"] == CUSTOMER

@@ -26,6 +26,8 @@ from tests.shopify_theme import (
 ENDPOINT = f"{ISSUER}/v1/shops/{SHOP}/customer-token"
 CUSTOMER = 12345678901234  # Shopify's `customer.id` is a number
 HOSTILE = "</script><script>alert(1)</script>"
+#: What the config tag holds besides the customer's proof, when no option is given.
+DEFAULTS = {"apiOrigins": None, "guestClientId": None, "guestEndpoint": None}
 
 
 @pytest.fixture(autouse=True)
@@ -58,6 +60,7 @@ def test_a_customer_page_renders_the_config_tag_with_exactly_the_documented_fiel
         "ts": None,
         "endpoint": ENDPOINT,
         "mode": "signed",
+        **DEFAULTS,
     }
 
 
@@ -83,6 +86,7 @@ def test_a_guest_page_renders_a_null_customer_and_no_signature() -> None:
         "ts": None,
         "endpoint": ENDPOINT,
         "mode": "signed",
+        **DEFAULTS,
     }
     assert SECRET not in html
 
@@ -114,6 +118,7 @@ def test_app_proxy_mode_renders_no_signature_and_no_secret() -> None:
         "ts": None,
         "endpoint": "/apps/shapes/customer-token",
         "mode": "app-proxy",
+        **DEFAULTS,
     }
     assert SECRET not in html
     assert hmac_sha256(CUSTOMER, SECRET) not in html
@@ -128,11 +133,12 @@ def test_the_secret_never_reaches_the_page(mode: str | None) -> None:
 def test_an_endpoint_cannot_break_out_of_the_config_tag() -> None:
     endpoint = f"https://tokens.example.com/{HOSTILE}?a=1&b=2"
     html = render_snippet(customer_id=CUSTOMER, secret=SECRET, endpoint=endpoint)
-    # Parsed as a browser's tokenizer splits it: still one script, the JSON intact.
-    (only,) = scripts(html)
-    assert only[0] == {"type": "application/json", "id": CONFIG_ID}
-    assert json.loads(only[1])["endpoint"] == endpoint
-    assert "<" not in only[1] and ">" not in only[1] and "&" not in only[1]
+    # Parsed as a browser's tokenizer splits it: the placeholder and one config script.
+    placeholder, config = scripts(html)
+    assert placeholder[0] == {}
+    assert config[0] == {"type": "application/json", "id": CONFIG_ID}
+    assert json.loads(config[1])["endpoint"] == endpoint
+    assert "<" not in config[1] and ">" not in config[1] and "&" not in config[1]
 
 
 def test_a_script_src_cannot_break_out_of_its_attribute() -> None:
@@ -140,9 +146,9 @@ def test_a_script_src_cannot_break_out_of_its_attribute() -> None:
     html = render_snippet(
         customer_id=CUSTOMER, secret=SECRET, endpoint=ENDPOINT, script_src=script_src
     )
-    config, module = scripts(html)
+    placeholder, config, script = scripts(html)
     assert config[0]["id"] == CONFIG_ID
-    assert module == ({"type": "module", "src": script_src}, "")
+    assert script == ({"src": script_src, "defer": None}, "")
 
 
 def test_the_header_comment_documents_accepts_and_a_usage_line_that_renders() -> None:
@@ -150,7 +156,14 @@ def test_the_header_comment_documents_accepts_and_a_usage_line_that_renders() ->
     header = source.split("{% endcomment %}", 1)[0]
     assert header.startswith("{% comment %}")
     accepts = header.split("Accepts:", 1)[1].split("Usage:", 1)[0]
-    for parameter in ("endpoint", "script_src", "mode"):
+    for parameter in (
+        "endpoint",
+        "script_src",
+        "mode",
+        "api_origins",
+        "guest_client",
+        "guest_endpoint",
+    ):
         assert f"- {parameter}: {{" in accepts, parameter
 
     line = usage_line()
@@ -158,6 +171,111 @@ def test_the_header_comment_documents_accepts_and_a_usage_line_that_renders() ->
     endpoint = line.split("endpoint: '", 1)[1].split("'", 1)[0]
     assert read_config(html)["endpoint"] == endpoint
     assert read_config(html)["signature"] == hmac_sha256(CUSTOMER, SECRET)
+
+
+@pytest.mark.parametrize(
+    "customer_id, mode",
+    [(CUSTOMER, None), (CUSTOMER, "timestamped"), (CUSTOMER, "app-proxy"), (None, None)],
+)
+def test_the_ready_placeholder_comes_first_and_is_plain_javascript(
+    customer_id: int | None, mode: str | None
+) -> None:
+    html = render_snippet(
+        customer_id=customer_id, secret=SECRET, endpoint=ENDPOINT, mode=mode, script_src="/s.js"
+    )
+    (placeholder, _), (config, _), (script, _) = scripts(html)
+    # An inline classic script before the config and before shapes-token.js itself.
+    assert html.lstrip().startswith("<script>")
+    assert placeholder == {} and config["id"] == CONFIG_ID and script["src"] == "/s.js"
+    text = scripts(html)[0][1]
+    assert "window.ShapesToken = window.ShapesToken ||" in text
+    assert "ready" in text and "settle" in text
+
+
+@pytest.mark.parametrize("metafield", ["typed", "legacy"])
+def test_the_secret_is_read_from_a_typed_or_an_old_untyped_metafield(metafield: str) -> None:
+    html = render_snippet(
+        customer_id=CUSTOMER, secret=SECRET, endpoint=ENDPOINT, metafield=metafield
+    )
+    assert read_config(html)["signature"] == hmac_sha256(CUSTOMER, SECRET)
+
+
+def test_a_missing_metafield_renders_no_signature_rather_than_one_made_with_no_key() -> None:
+    html = render_snippet(customer_id=CUSTOMER, secret=None, endpoint=ENDPOINT)
+    config = read_config(html)
+    assert config["customerId"] == str(CUSTOMER) and config["signature"] is None
+    assert hmac_sha256(CUSTOMER, "") not in html
+
+
+def test_a_guest_with_a_guest_client_gets_its_id_and_the_default_guest_endpoint() -> None:
+    html = render_snippet(
+        customer_id=None, secret=SECRET, endpoint=ENDPOINT, guest_client="storefront-web"
+    )
+    config = read_config(html)
+    assert config["customerId"] is None and config["signature"] is None
+    assert config["guestClientId"] == "storefront-web"
+    assert config["guestEndpoint"] == f"{ISSUER}/oauth/token"
+
+
+def test_a_guest_endpoint_given_is_used_as_given() -> None:
+    own = "https://auth.acme.example/oauth/token"
+    config = read_config(
+        render_snippet(
+            customer_id=None,
+            secret=SECRET,
+            endpoint=ENDPOINT,
+            guest_client="storefront-web",
+            guest_endpoint=own,
+        )
+    )
+    assert config["guestEndpoint"] == own
+
+
+def test_an_app_proxy_guest_has_no_default_guest_endpoint() -> None:
+    # The proxy path is on the storefront's origin; the OAuth endpoint is not.
+    config = read_config(
+        render_snippet(
+            customer_id=None, secret=SECRET, mode="app-proxy", guest_client="storefront-web"
+        )
+    )
+    assert config["guestClientId"] == "storefront-web" and config["guestEndpoint"] is None
+
+
+def test_a_logged_in_customer_never_gets_the_guest_client() -> None:
+    config = read_config(
+        render_snippet(
+            customer_id=CUSTOMER, secret=SECRET, endpoint=ENDPOINT, guest_client="storefront-web"
+        )
+    )
+    assert config["guestClientId"] is None and config["guestEndpoint"] is None
+    assert config["signature"] == hmac_sha256(CUSTOMER, SECRET)
+
+
+def test_api_origins_are_rendered_as_a_list() -> None:
+    config = read_config(
+        render_snippet(
+            customer_id=CUSTOMER,
+            secret=SECRET,
+            endpoint=ENDPOINT,
+            api_origins="https://api.acme.example https://loyalty.acme.example",
+        )
+    )
+    assert config["apiOrigins"] == ["https://api.acme.example", "https://loyalty.acme.example"]
+
+
+def test_guest_and_api_settings_cannot_break_out_of_the_config_tag() -> None:
+    html = render_snippet(
+        customer_id=None,
+        secret=SECRET,
+        endpoint=ENDPOINT,
+        guest_client=HOSTILE,
+        guest_endpoint=HOSTILE,
+        api_origins=HOSTILE,
+    )
+    placeholder, config = scripts(html)
+    values = json.loads(config[1])
+    assert values["guestClientId"] == HOSTILE and values["guestEndpoint"] == HOSTILE
+    assert "<" not in config[1]
 
 
 def test_demo_page_exists_in_development_mode_with_a_valid_signature(tmp_path: Path) -> None:

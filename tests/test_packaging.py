@@ -16,6 +16,7 @@ def test_the_wheel_carries_the_browser_assets(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in (
         "service/_assets/static/js/shapes-token.js",
+        "service/_assets/static/js/shapes-token.mjs",
         "service/_assets/liquid_snippets/shapes-token.liquid",
         "service/web/templates/demo.liquid",
         "service/py.typed",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -25,6 +26,8 @@ from tests.conftest import (
 )
 
 URL = f"/v1/shops/{SHOP}/customer-token"
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def post_json(client: TestClient, body: Any, **headers: str) -> Any:
@@ -395,15 +398,18 @@ def test_health(client: TestClient) -> None:
     assert client.get("/readyz").json() == {"status": "ok"}
 
 
-def test_static_script_is_served_for_any_origin(client: TestClient) -> None:
-    response = client.get("/static/js/shapes-token.js")
+@pytest.mark.parametrize("name", ["shapes-token.js", "shapes-token.mjs"])
+def test_static_scripts_are_served_for_any_origin_as_javascript(
+    client: TestClient, name: str
+) -> None:
+    response = client.get(f"/static/js/{name}")
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/javascript")
+    assert response.headers["content-type"] == "text/javascript; charset=utf-8"
     assert response.headers["access-control-allow-origin"] == "*"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.text == (ROOT / "static" / "js" / name).read_text(encoding="utf-8")
     assert response.headers["etag"]
-    again = client.get(
-        "/static/js/shapes-token.js", headers={"If-None-Match": response.headers["etag"]}
-    )
+    again = client.get(f"/static/js/{name}", headers={"If-None-Match": response.headers["etag"]})
     assert again.status_code == 304
 
 

@@ -67,6 +67,12 @@ def _request_id(scope: Scope) -> bytes:
     return secrets.token_hex(8).encode("ascii")
 
 
+#: RFC 9239 §6: JavaScript is text/javascript, for classic scripts and modules alike.
+#: Set here, not guessed: Python's own table (without /etc/mime.types) says
+#: application/javascript, and knows .mjs only on some systems.
+SCRIPT_TYPES = {".js": b"text/javascript; charset=utf-8", ".mjs": b"text/javascript; charset=utf-8"}
+
+
 class StaticHeaders:
     """Static files for any origin: module scripts load in CORS mode."""
 
@@ -79,9 +85,16 @@ class StaticHeaders:
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        script_type = SCRIPT_TYPES.get(path[path.rfind(".") :]) if "." in path else None
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *self.extra]
+                headers = list(message.get("headers", ()))
+                if script_type is not None and message["status"] == 200:
+                    headers = [(k, v) for k, v in headers if k.lower() != b"content-type"]
+                    headers.append((b"content-type", script_type))
+                message["headers"] = [*headers, *self.extra]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -142,3 +142,15 @@ export function deferred () {
   })
   return { promise, resolve }
 }
+
+/** Sets globals (window-like ones Node lacks) for one test, restored after it. */
+export function setGlobals (t, values) {
+  for (const [name, value] of Object.entries(values)) {
+    const saved = Object.getOwnPropertyDescriptor(globalThis, name)
+    Object.defineProperty(globalThis, name, { value, configurable: true, writable: true })
+    t.after(() => {
+      if (saved) Object.defineProperty(globalThis, name, saved)
+      else delete globalThis[name]
+    })
+  }
+}

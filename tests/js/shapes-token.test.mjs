@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { afterEach, beforeEach, describe, test } from 'node:test'
 
-import { clearAllTokens, createTokenClient, storageKey } from '../../static/js/shapes-token.js'
+import { clearAllTokens, createTokenClient, storageKey } from '../../static/js/shapes-token.mjs'
 import {
   T0,
   FakeLockManager,
@@ -108,7 +108,7 @@ describe('stored token', () => {
   })
 
   test('the storage key is exactly shapes:omneo:shapestoken:<customer id>', async () => {
-    const fetch = stubFetch(tokenResponse(makeJwt({ exp: T0 + 900 })))
+    const fetch = stubFetch(tokenResponse(makeJwt({ exp: T0 + 900, sub: '8012345678901' })))
     await client(fetch, { customerId: '8012345678901' }).getToken()
 
     assert.deepEqual([...storage.map.keys()], ['shapes:omneo:shapestoken:8012345678901'])
@@ -189,15 +189,42 @@ describe('one request at a time', () => {
     assert.equal(fetch.calls.length, 1)
   })
 
-  test('a failed shared request is not kept: the next call tries again', async () => {
+  test('a failure that may pass is not kept: the next call tries again', async () => {
     const token = makeJwt({ exp: T0 + 900 })
-    const fetch = stubFetch(jsonResponse(400, { error: 'invalid_request' }), tokenResponse(token))
+    const fetch = stubFetch(jsonResponse(500, { error: 'server_error' }), tokenResponse(token))
     const tokens = client(fetch)
 
     const failures = await Promise.all([rejection(tokens.getToken()), rejection(tokens.getToken())])
-    assert.deepEqual(failures.map((err) => err.code), ['invalid_request', 'invalid_request'])
+    assert.deepEqual(failures.map((err) => err.code), ['server_error', 'server_error'])
     assert.equal(await tokens.getToken(), token)
     assert.equal(fetch.calls.length, 2)
+  })
+
+  for (const [status, error] of [[400, 'invalid_request'], [401, 'invalid_signature'], [401, 'signature_expired'],
+    [403, 'origin_not_allowed'], [404, 'unknown_shop']]) {
+    test(`a ${status} ${error} is final for this client: no second request`, async () => {
+      const fetch = stubFetch(jsonResponse(status, { error }), tokenResponse(makeJwt({ exp: T0 + 900 })))
+      const tokens = client(fetch)
+
+      for (let i = 0; i < 3; i++) assert.equal((await rejection(tokens.getToken())).code, error)
+      assert.equal(fetch.calls.length, 1)
+
+      // A token another tab stored (after a reload there) is still served.
+      const stored = makeJwt({ exp: T0 + 900, jti: 'other-tab' })
+      storage.setItem(KEY, stored)
+      assert.equal(await tokens.getToken(), stored)
+    })
+  }
+
+  test('429 after every retry is not final: the next call asks again', async () => {
+    const busy = jsonResponse(429, { error: 'rate_limited' }, { 'Retry-After': '1' })
+    const token = makeJwt({ exp: T0 + 900 })
+    const fetch = stubFetch(busy, busy, tokenResponse(token))
+    const tokens = client(fetch, { maxRetries: 1 })
+
+    assert.equal((await rejection(tokens.getToken())).code, 'rate_limited')
+    assert.equal(await tokens.getToken(), token)
+    assert.equal(fetch.calls.length, 3)
   })
 
   test('two tabs sharing storage and Web Locks make one request', async () => {
@@ -238,6 +265,7 @@ describe('one request at a time', () => {
 
 describe('authorizedFetch', () => {
   const API = 'https://api.acme.example/v3/me'
+  const apiOrigins = ['https://api.acme.example']
 
   test('adds Authorization: Bearer and keeps the other headers and options', async () => {
     const token = makeJwt({ exp: T0 + 900 })
@@ -284,7 +312,7 @@ describe('authorizedFetch', () => {
       return jsonResponse(bearer === `Bearer ${fresh}` ? 200 : 401, {})
     })
 
-    const response = await client(fetch).authorizedFetch(API)
+    const response = await client(fetch, { apiOrigins }).authorizedFetch(API)
 
     assert.equal(response.status, 200)
     assert.deepEqual(fetch.calls.map((call) => call.url), [API, ENDPOINT, API])
@@ -297,7 +325,7 @@ describe('authorizedFetch', () => {
       ? tokenResponse(makeJwt({ exp: T0 + 900, jti: 'new' }))
       : jsonResponse(401, { error: 'invalid_token' })))
 
-    const response = await client(fetch).authorizedFetch(API)
+    const response = await client(fetch, { apiOrigins }).authorizedFetch(API)
 
     assert.equal(response.status, 401)
     assert.deepEqual(fetch.calls.map((call) => call.url), [API, ENDPOINT, API])
@@ -309,7 +337,7 @@ describe('authorizedFetch', () => {
       ? jsonResponse(401, { error: 'invalid_signature', error_description: 'signature does not match' })
       : jsonResponse(401, {})))
 
-    const err = await rejection(client(fetch).authorizedFetch(API))
+    const err = await rejection(client(fetch, { apiOrigins }).authorizedFetch(API))
 
     assert.equal(err.code, 'invalid_signature')
     assert.equal(fetch.calls.length, 2)
@@ -444,7 +472,7 @@ describe('errors', () => {
     assert.match(err.message, /HTTP 502/)
   })
 
-  test('a network failure rejects with status 0', async () => {
+  test('a network failure rejects with status 0 and names the likely causes', async () => {
     const fetch = stubFetch(() => {
       throw new TypeError('Failed to fetch')
     })
@@ -453,6 +481,22 @@ describe('errors', () => {
     assert.equal(err.status, 0)
     assert.equal(err.code, 'network_error')
     assert.match(err.message, /Failed to fetch/)
+    assert.ok(err.message.includes(ENDPOINT), err.message)
+    assert.match(err.message, /allowed_origins of \[shops\."acme\.myshopify\.com"\]/)
+    assert.match(err.message, /the endpoint is wrong/)
+    assert.match(err.message, /the service is down/)
+    assert.doesNotMatch(err.message, new RegExp(SIGNATURE))
+  })
+
+  test('a network failure in app-proxy mode points at the App Proxy, not at CORS', async () => {
+    const fetch = stubFetch(() => {
+      throw new TypeError('Failed to fetch')
+    })
+
+    const err = await rejection(client(fetch, { mode: 'app-proxy', endpoint: '/apps/shapes/customer-token' }).getToken())
+    assert.equal(err.code, 'network_error')
+    assert.match(err.message, /App Proxy/)
+    assert.doesNotMatch(err.message, /allowed_origins/)
   })
 
   test('a 200 without a JWT is an error, and nothing is stored', async () => {
