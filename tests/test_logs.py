@@ -8,8 +8,10 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from service import logs
-from tests.conftest import SECRET, SHOP, sign
+from service import keys, logs
+from service.services import build_services
+from service.web.app import create_app
+from tests.conftest import ORIGIN, SECRET, SHOP, Clock, make_settings, sign
 
 
 @pytest.fixture
@@ -79,3 +81,93 @@ def test_the_time_is_formatted_per_record() -> None:
     second.created, second.msecs = 1_800_000_001.5, 500.0
     a, b = formatter.formatTime(first), formatter.formatTime(second)
     assert a.endswith(",250") and b.endswith(",500") and a[:19] != b[:19]
+
+
+def test_a_refused_preflight_logs_its_error_and_origin(
+    client: TestClient, captured: io.StringIO
+) -> None:
+    use(captured, "text")
+    response = client.options(
+        f"/v1/shops/{SHOP}/customer-token",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    # CORS stays strict: the refusal carries no Access-Control-Allow-Origin.
+    assert response.status_code == 403
+    assert "access-control-allow-origin" not in response.headers
+    (line,) = captured.getvalue().splitlines()
+    assert "method=OPTIONS " in line and "status=403 " in line
+    assert line.endswith(" error=origin_not_allowed origin=https://evil.example")
+
+
+def test_every_refusal_logs_its_error_code_and_origin(
+    client: TestClient, captured: io.StringIO
+) -> None:
+    use(captured, "json")
+    signature = sign("43")
+    client.post(
+        f"/v1/shops/{SHOP}/customer-token",
+        json={"id": "42", "signature": signature},
+        headers={"Origin": ORIGIN},
+    )
+    client.post("/v1/shops/other.myshopify.com/customer-token", json={})
+    client.post(
+        f"/v1/shops/{SHOP}/customer-token", content=b"x", headers={"Content-Type": "text/x"}
+    )
+    client.get("/v1/me")
+    client.get("/nope")
+    entries = [json.loads(line) for line in captured.getvalue().splitlines()]
+    assert [(e["status"], e["error"], e["origin"]) for e in entries] == [
+        (401, "invalid_signature", ORIGIN),
+        (404, "unknown_shop", "-"),
+        (415, "unsupported_media_type", "-"),
+        (401, "invalid_token", "-"),
+        (404, "not_found", "-"),
+    ]
+    assert signature not in captured.getvalue() and SECRET not in captured.getvalue()
+
+
+def test_a_success_logs_neither_error_nor_origin(client: TestClient, captured: io.StringIO) -> None:
+    use(captured, "json")
+    response = client.post(
+        f"/v1/shops/{SHOP}/customer-token",
+        json={"id": "42", "signature": sign("42")},
+        headers={"Origin": ORIGIN},
+    )
+    assert response.status_code == 200
+    entry = json.loads(captured.getvalue())
+    assert "error" not in entry and "origin" not in entry
+
+
+def test_a_hostile_origin_cannot_forge_a_line_or_grow_it(
+    client: TestClient, captured: io.StringIO
+) -> None:
+    use(captured, "text")
+    client.options(
+        f"/v1/shops/{SHOP}/customer-token",
+        headers={"Origin": "https://x.example status=200 " + "a" * 5000},
+    )
+    (line,) = captured.getvalue().splitlines()
+    assert ' origin="https://x.example status=200 aaa' in line
+    assert len(line) < 600
+
+
+def test_an_unhandled_error_logs_server_error(
+    captured: io.StringIO, keyring: keys.KeyRing, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings()
+    services = build_services(settings, keyring=keyring, now=clock, monotonic=clock)
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(services.state, "check", broken)
+    use(captured, "text")
+    with TestClient(create_app(settings, services=services), raise_server_exceptions=False) as app:
+        response = app.post(
+            f"/v1/shops/{SHOP}/customer-token",
+            json={"id": "42", "signature": sign("42")},
+            headers={"Origin": ORIGIN},
+        )
+    assert response.status_code == 500 and response.json()["error"] == "server_error"
+    request_line = next(line for line in captured.getvalue().splitlines() if " request " in line)
+    assert request_line.endswith(f" error=server_error origin={ORIGIN}")

@@ -35,9 +35,16 @@ from service.web.ops import OpsEndpoints
 from service.web.wellknown import WellKnownEndpoints
 
 
+def _refuse(request: Request, error: ServiceError) -> Response:
+    # The request log line names the error (RequestLog): the one place an operator
+    # sees why a browser, which hides a CORS refusal from the page, was turned away.
+    request.state.error = error.error
+    return error_response(error)
+
+
 async def _service_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
-    return error_response(exc)
+    return _refuse(request, exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -50,13 +57,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     else:
         error = ServiceError(str(exc.detail))
         error.status_code = exc.status_code
-    return error_response(error)
+    return _refuse(request, error)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     # Logged with its traceback for the operator; the client sees no detail.
     log.error("unhandled error", exc_info=exc)
-    return error_response(ServerError())
+    return _refuse(request, ServerError())
 
 
 def _demo_page(settings: Settings) -> Callable[[Request], Awaitable[Response]]:
