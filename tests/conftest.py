@@ -20,7 +20,7 @@ from service.web.app import create_app
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext
 
-    from tests.storefront import Traffic
+    from tests.storefront import PageErrors, Traffic
 
 settings.register_profile(
     "default", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -140,12 +140,26 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    """A fresh browser context per test: its own localStorage, cookies and Web Locks."""
+def page_errors() -> PageErrors:
+    """The page errors of the test's browser context; ``allow`` the ones it expects."""
+    from tests.storefront import PageErrors
+
+    return PageErrors()
+
+
+@pytest.fixture
+def context(browser: Browser, page_errors: PageErrors) -> Iterator[BrowserContext]:
+    """A fresh browser context per test: its own localStorage, cookies and Web Locks.
+
+    Fails the test on any uncaught page error or console error it did not allow.
+    """
     context = browser.new_context()
     context.set_default_timeout(10_000)
+    page_errors.watch(context)
     yield context
     context.close()
+    unexpected = page_errors.unexpected()
+    assert not unexpected, f"page errors: {unexpected}"
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ fixtures that drive Chromium (``browser``, ``context``, ``traffic``) are in conf
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 from collections.abc import Callable, Mapping
@@ -18,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, Request
+from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request, WebError
 
 from tests.conftest import SECRET
 from tests.shopify_theme import render_snippet
@@ -39,10 +40,13 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-BLANK = b"<!doctype html><meta charset='utf-8'><title>Storefront</title><p>blank</p>"
+# Every page names its icon, as a shop's does: otherwise Chromium asks for
+# /favicon.ico and logs the 404 as a console error.
+ICON = "<link rel='icon' href='data:,'>"
+BLANK = f"<!doctype html><meta charset='utf-8'><title>Storefront</title>{ICON}<p>blank</p>".encode()
 PAGE = """<!doctype html>
 <html lang="en">
-<head><meta charset="utf-8"><title>Storefront</title></head>
+<head><meta charset="utf-8"><title>Storefront</title>{icon}</head>
 <body>
 <h1>Storefront</h1>
 {snippet}
@@ -128,7 +132,7 @@ class Storefront(ThreadingHTTPServer):
             script_src=self.script_src,
             now=float(query["at"]) if "at" in query else None,
         )
-        return PAGE.format(snippet=snippet)
+        return PAGE.format(snippet=snippet, icon=ICON)
 
     def close(self) -> None:
         self.shutdown()
@@ -213,6 +217,40 @@ class Traffic:
     def to(self, path_suffix: str) -> list[Request]:
         """The requests whose URL path ends with ``path_suffix``, in order."""
         return [r for r in self.sent if urlsplit(r.url).path.endswith(path_suffix)]
+
+
+class PageErrors:
+    """Uncaught errors and console errors of every page of a browser context.
+
+    A browser test fails on any of them unless it said it expects it (``allow``): a
+    page that works must not log an error, and one that fails must fail as designed.
+    """
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.allowed: list[re.Pattern[str]] = []
+
+    def watch(self, context: BrowserContext) -> None:
+        context.on("console", self.console)
+        context.on("weberror", self.uncaught)
+
+    def console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.seen.append(f"console.error: {message.text}")
+
+    def uncaught(self, error: WebError) -> None:
+        self.seen.append(f"uncaught: {error.error}")
+
+    def allow(self, *patterns: str) -> None:
+        """Expect errors matching these regular expressions (searched anywhere)."""
+        self.allowed += [re.compile(pattern) for pattern in patterns]
+
+    def unexpected(self) -> list[str]:
+        return [e for e in self.seen if not any(p.search(e) for p in self.allowed)]
+
+
+#: What Chromium logs for a response the page's code handles (an API's 401, say).
+HTTP_ERROR = r"Failed to load resource: the server responded with a status of {status}"
 
 
 # -- page helpers -----------------------------------------------------------------------

@@ -25,9 +25,11 @@ from tests.servers import Server, config_toml, free_port, start_server, verify
 from tests.shopify_theme import hmac_sha256, read_config
 from tests.storefront import (
     CUSTOMER,
+    HTTP_ERROR,
     KEY,
     KEY_PREFIX,
     LOADED,
+    PageErrors,
     Storefront,
     StorefrontHandler,
     Traffic,
@@ -173,8 +175,9 @@ def test_a_timestamped_page_posts_its_ts_and_stores_a_token_that_verifies(
 
 
 def test_a_stale_timestamped_page_is_refused_once_and_asks_for_a_reload(
-    site: Site, context: BrowserContext, traffic: Traffic
+    site: Site, context: BrowserContext, traffic: Traffic, page_errors: PageErrors
 ) -> None:
+    page_errors.allow(HTTP_ERROR.format(status=401), "ShapesToken: .* signature_expired")
     # A page rendered (cached, or copied) an hour past signature_max_age ago.
     rendered = int(time.time()) - MAX_AGE - 3600
     page = visit(
@@ -240,8 +243,12 @@ def tampering_storefront(site: Site) -> Iterator[Storefront]:
 
 
 def test_a_tampered_app_proxy_request_gets_no_token(
-    tampering_storefront: Storefront, context: BrowserContext, traffic: Traffic
+    tampering_storefront: Storefront,
+    context: BrowserContext,
+    traffic: Traffic,
+    page_errors: PageErrors,
 ) -> None:
+    page_errors.allow(HTTP_ERROR.format(status=401), "ShapesToken: .* invalid_signature")
     page = visit(context, tampering_storefront.url(customer=CUSTOMER, mode="app-proxy"))
     outcome = ready(page)
     assert outcome["error"] == "invalid_signature", outcome

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import jwt
 import pytest
 from starlette.testclient import TestClient
 
-from service.dev import DEMO_CUSTOMER, DEMO_SHOP, development_settings
-from service.web.app import create_app
 from tests.conftest import AUDIENCE, ISSUER, SECRET, SHOP, ClientFactory, Clock, make_shop
 from tests.shopify_theme import (
     CONFIG_ID,
@@ -276,32 +273,3 @@ def test_guest_and_api_settings_cannot_break_out_of_the_config_tag() -> None:
     values = json.loads(config[1])
     assert values["guestClientId"] == HOSTILE and values["guestEndpoint"] == HOSTILE
     assert "<" not in config[1]
-
-
-def test_demo_page_exists_in_development_mode_with_a_valid_signature(tmp_path: Path) -> None:
-    settings = development_settings(8123, state_dir=tmp_path)
-    secret = settings.shops[DEMO_SHOP].id_secrets[0].reveal().decode()
-    with TestClient(create_app(settings), base_url=settings.issuer) as client:
-        response = client.get("/demo")
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/html")
-        config = read_config(response.text)
-        assert config["customerId"] == DEMO_CUSTOMER
-        assert config["endpoint"] == f"{settings.issuer}/v1/shops/{DEMO_SHOP}/customer-token"
-        assert config["signature"] == hmac_sha256(DEMO_CUSTOMER, secret)
-        assert secret not in response.text
-
-        minted = client.post(
-            config["endpoint"], json={"id": config["customerId"], "signature": config["signature"]}
-        )
-        assert minted.status_code == 200, minted.text
-
-        guest = read_config(client.get("/demo", params={"customer": "guest"}).text)
-        assert guest["customerId"] is None and guest["signature"] is None
-
-
-def test_demo_page_does_not_exist_outside_development_mode(client: TestClient) -> None:
-    response = client.get("/demo")
-    assert response.status_code == 404
-    assert response.headers["content-type"] == "application/json"
-    assert response.json()["error"] == "not_found"
