@@ -37,14 +37,13 @@ from tests.storefront import (
 pytestmark = pytest.mark.browser
 
 
-# -- the deployment: a real token server and two storefronts ----------------------------
+# -- the deployment: a real token server and a storefront on its own origin --------------
 
 
 @dataclass
 class Site:
     server: Server
     storefront: Storefront  # in the shop's allowed_origins
-    foreign: Storefront  # another origin, not allowed
 
     @property
     def endpoint(self) -> str:
@@ -62,7 +61,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     endpoint = f"{api}/v1/shops/{SHOP}/customer-token"
     script_src = f"{api}/static/js/shapes-token.js"
     storefront = Storefront(endpoint=endpoint, script_src=script_src)
-    foreign = Storefront(endpoint=endpoint, script_src=script_src)
     try:
         server = start_server(
             tmp_path_factory.mktemp("browser"),
@@ -71,11 +69,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         )
     except BaseException:
         storefront.close()
-        foreign.close()
         raise
-    yield Site(server, storefront, foreign)
+    yield Site(server, storefront)
     storefront.close()
-    foreign.close()
     log = server.stop()
     # Whatever the browser sent, no secret or token reached the server's log.
     assert SECRET not in log
@@ -208,16 +204,3 @@ def test_a_401_from_an_api_refreshes_the_token_once_and_retries(
     token = storage(page)[KEY]
     assert token != forged
     assert verify(token, site.server)["jti"] == result["body"]["jti"]
-
-
-def test_a_storefront_on_an_origin_not_allowed_gets_no_token(
-    site: Site, context: BrowserContext, page_errors: PageErrors
-) -> None:
-    page_errors.allow(
-        "blocked by CORS policy", "net::ERR_FAILED", "ShapesToken: .* got no response"
-    )
-    page = visit(context, site.foreign.url(customer=CUSTOMER))
-    outcome = ready(page)
-    # The preflight is refused (403 without CORS headers): the page sees a network error.
-    assert outcome.get("error") in {"origin_not_allowed", "network_error"}, outcome
-    assert storage(page) == {}

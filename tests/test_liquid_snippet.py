@@ -10,6 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import AUDIENCE, ISSUER, SECRET, SHOP, ClientFactory, Clock, make_shop
+from tests.readme import example
 from tests.shopify_theme import (
     CONFIG_ID,
     SNIPPET,
@@ -273,3 +274,11 @@ def test_guest_and_api_settings_cannot_break_out_of_the_config_tag() -> None:
     values = json.loads(config[1])
     assert values["guestClientId"] == HOSTILE and values["guestEndpoint"] == HOSTILE
     assert "<" not in config[1]
+
+
+def test_the_readme_api_origins_example_renders_its_origins() -> None:
+    config = read_config(
+        render_snippet(customer_id=CUSTOMER, secret=SECRET, source=example("api-origins"))
+    )
+    assert config["apiOrigins"] == ["https://api.acme.example", "https://tokens.example.com"]
+    assert config["signature"] == hmac_sha256(CUSTOMER, SECRET)

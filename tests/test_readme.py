@@ -1,0 +1,53 @@
+"""Every README example is one a test runs (tests/readme.py finds them)."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+from tests.readme import examples
+
+#: Each README example, and the tests that run it as written.
+RUN_BY = {
+    "head": [
+        "test_browser_placement:test_a_deferred_theme_script_and_the_service_hosted_script",
+        "test_browser_placement:test_a_module_next_to_a_classic_script_shares_its_one_client",
+        "test_browser_placement:test_a_page_on_a_foreign_origin_gets_a_network_error_naming_allowed_origins",
+    ],
+    "script-tag": [
+        "test_browser_placement:test_code_in_a_section_before_a_classic_script_tag_load_gets_a_token",
+        "test_browser_placement:test_a_script_tag_in_head_before_the_snippet_still_finds_the_config",
+    ],
+    "api-origins": ["test_liquid_snippet:test_the_readme_api_origins_example_renders_its_origins"],
+    "section": [
+        "test_browser_placement:test_code_in_a_section_before_a_classic_script_tag_load_gets_a_token",
+        "test_browser_placement:test_a_guest_page_says_so_in_every_placement",
+    ],
+    "theme-script": [
+        "test_browser_placement:test_a_deferred_theme_script_and_the_service_hosted_script",
+        "test_browser_placement:test_a_guest_page_says_so_in_every_placement",
+    ],
+    "module": [
+        "test_browser_placement:test_a_module_imports_the_named_exports_from_the_mjs",
+        "test_browser_placement:test_a_guest_page_says_so_in_every_placement",
+    ],
+    "shapes-sdk": [
+        "test_browser_placement:test_shapes_token_change_fires_and_the_sdk_recipe_follows_it",
+        "test_browser_placement:test_a_token_changed_in_another_tab_reaches_this_tabs_sdk",
+    ],
+}
+
+
+def test_every_readme_example_is_run_by_a_test_that_reads_it() -> None:
+    assert set(examples()) == set(RUN_BY)
+    for name, tests in RUN_BY.items():
+        for test in tests:
+            module_name, function = test.split(":")
+            module = importlib.import_module(f"tests.{module_name}")
+            source = inspect.getsource(getattr(module, function))
+            assert f'("{name}")' in source, f"{test} does not read the README example {name!r}"
+
+
+def test_examples_are_found_inside_list_items_too() -> None:
+    # Step 2 of "Add it to your theme" is indented under a list item.
+    assert examples()["head"].startswith("{% render 'shapes-token',\n  endpoint: ")
