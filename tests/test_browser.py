@@ -204,3 +204,72 @@ def test_a_401_from_an_api_refreshes_the_token_once_and_retries(
     token = storage(page)[KEY]
     assert token != forged
     assert verify(token, site.server)["jti"] == result["body"]["jti"]
+
+
+# -- what the client refuses to trust ---------------------------------------------------
+
+
+def test_a_401_from_an_api_not_in_api_origins_is_returned_without_a_new_token(
+    site: Site, context: BrowserContext, traffic: Traffic, page_errors: PageErrors
+) -> None:
+    page_errors.allow(HTTP_ERROR.format(status=401))
+    # Some other API on another origin (here the storefront's own) that refuses the token.
+    site.storefront.routes["/third-party"] = lambda handler: handler.respond(
+        401, b'{"error": "unauthorized"}', "application/json"
+    )
+    page = visit(context, site.storefront.url(customer=CUSTOMER))
+    token = ready(page)["token"]
+
+    status = page.evaluate(
+        "async (url) => (await (await ShapesToken.ready).authorizedFetch(url)).status",
+        site.storefront.url("/third-party"),
+    )
+    assert status == 401
+    assert traffic.statuses("GET", site.storefront.url("/third-party")) == [401]
+    assert traffic.count("POST", site.endpoint) == 1  # the first token only
+    assert storage(page) == {KEY: token}
+
+
+def test_a_page_with_a_second_config_tag_is_refused(
+    site: Site, context: BrowserContext, traffic: Traffic, page_errors: PageErrors
+) -> None:
+    page_errors.allow("ShapesToken: .*2 #shapes-token-config elements")
+    injected = (
+        '<script type="application/json" id="shapes-token-config">'
+        '{"customerId": "7", "signature": "' + "0" * 64 + '", "endpoint": "https://evil.example"}'
+        "</script>"
+    )
+    page_html = site.storefront.page({"customer": CUSTOMER}).replace(
+        "</body>", injected + "</body>"
+    )
+    site.storefront.routes["/injected"] = lambda handler: handler.respond(200, page_html.encode())
+    page = visit(context, site.storefront.url("/injected"))
+
+    outcome = ready(page)
+    assert outcome["error"] == "invalid_config", outcome
+    assert "render the shapes-token snippet once per page" in outcome["message"]
+    assert traffic.count("POST", site.endpoint) == 0
+    assert not [request for request in traffic.sent if "evil.example" in request.url]
+    assert storage(page) == {}
+
+
+@pytest.mark.parametrize(
+    "sub, lifetime",
+    [
+        ("7", 600),  # another customer's token under this customer's key
+        (CUSTOMER, 10 * 365 * 86400),  # a lifetime the service never gives
+    ],
+    ids=["another-customer", "absurd-exp"],
+)
+def test_a_stored_token_the_service_could_not_have_issued_here_is_replaced(
+    site: Site, context: BrowserContext, traffic: Traffic, sub: str, lifetime: int
+) -> None:
+    planted = forge(exp=time.time() + lifetime, sub=sub)
+    page = seed(context, site.storefront, {KEY: planted})
+    visit(context, site.storefront.url(customer=CUSTOMER), page)
+
+    token = ready(page)["token"]
+    assert token != planted
+    assert storage(page) == {KEY: token}
+    assert verify(token, site.server)["sub"] == CUSTOMER
+    assert traffic.count("POST", site.endpoint) == 1
