@@ -332,11 +332,14 @@
     }
 
     function store (token) {
-      memoryToken = token
+      // The memory copy only stands in for storage that fails: once stored, storage is
+      // the truth, so a token another tab removed (a logout there) is not served again.
+      memoryToken = null
       try {
         if (storage) storage.setItem(key, token)
+        else memoryToken = token
       } catch (err) {
-        // Private mode or quota: the memory copy keeps this tab working.
+        memoryToken = token // private mode or quota: this tab keeps working
       }
       announce(token)
     }

@@ -108,6 +108,19 @@ describe('onChange', () => {
   })
 })
 
+describe('another tab', () => {
+  test('a token another tab removed (a logout there) is not served from memory', async () => {
+    const first = makeJwt({ exp: T0 + 900, jti: 'first' })
+    const second = makeJwt({ exp: T0 + 900, jti: 'second' })
+    const tokens = client(stubFetch(tokenResponse(first), tokenResponse(second)))
+    assert.equal(await tokens.getToken(), first)
+
+    storage.removeItem(KEY)
+
+    assert.equal(await tokens.getToken(), second)
+  })
+})
+
 describe('keepFresh', () => {
   test('fetches the next token when the current one turns stale, and keeps doing so', async (t) => {
     t.mock.timers.enable({ apis: ['setTimeout'] })
