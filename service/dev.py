@@ -13,13 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from service import keys
-from service.config import Settings, ShopConfig
+from service.config import ClientConfig, Settings, ShopConfig
+from service.config.shops import check_guest_clients
 from service.secret import Secret
 from service.signatures import CustomerSigner
 
 STATE_DIR = Path(".shapestoken")
 DEMO_SHOP = "demo.myshopify.com"
 DEMO_CUSTOMER = "1001"
+#: The demo shop's public client: guests get its anonymous (implicit) tokens.
+DEMO_GUEST_CLIENT = "storefront-web"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -30,18 +33,32 @@ def development_settings(port: int, *, state_dir: Path = STATE_DIR) -> Settings:
     if not keys.load_dir(key_dir):
         keys.write_new_key(key_dir, "ES256")
     base = f"http://127.0.0.1:{port}"
+    origins = frozenset({base, f"http://localhost:{port}"})
     shop = ShopConfig(
         domain=DEMO_SHOP,
         id_secrets=(Secret(secret),),
-        allowed_origins=frozenset({base, f"http://localhost:{port}"}),
+        allowed_origins=origins,
         audience=base,
         scope="customer",
         token_ttl=900,
         signature_max_age=86400,
+        guest_client=DEMO_GUEST_CLIENT,
     )
+    guests = ClientConfig(
+        client_id=DEMO_GUEST_CLIENT,
+        secret_hashes=(),
+        scopes=("catalog:read",),
+        audiences=(base,),
+        grant_types=frozenset({"implicit"}),
+        token_ttl=900,
+        allowed_origins=origins,
+    )
+    shops, clients = {DEMO_SHOP: shop}, {DEMO_GUEST_CLIENT: guests}
+    check_guest_clients(shops, clients)  # built here, checked as a config file would be
     return Settings(
         issuer=base,
-        shops={DEMO_SHOP: shop},
+        shops=shops,
+        clients=clients,
         signing_key_dir=key_dir,
         development=True,
         source=f"embedded development default ({state_dir}/)",

@@ -23,6 +23,7 @@ from tests.storefront import HTTP_ERROR, KEY_PREFIX, PageErrors, storage, visit
 pytestmark = pytest.mark.browser
 
 DEMO_KEY = f"{KEY_PREFIX}1001"
+ANONYMOUS_KEY = f"{KEY_PREFIX}anonymous"
 WIDTHS = (1280, 390)
 
 
@@ -136,7 +137,7 @@ def test_a_reload_reuses_the_token_and_says_so_until_it_is_forgotten(
     assert storage(page)[DEMO_KEY] != first
 
 
-def test_the_guest_view_removes_the_customer_token_and_says_so(
+def test_the_guest_view_swaps_the_customer_token_for_an_anonymous_one(
     dev_server: Server, context: BrowserContext
 ) -> None:
     page = visit(context, f"{dev_server.url}/demo")
@@ -145,12 +146,32 @@ def test_the_guest_view_removes_the_customer_token_and_says_so(
     page.click("nav >> text=Guest")
     page.wait_for_url("**/demo?customer=guest")
     expect(page.locator("nav a[aria-current=page]")).to_have_text("Guest")
-    expect(page.locator("#storage")).to_contain_text(f"Removed {DEMO_KEY}")
-    assert '"customerId": null' in step(page, "liquid")
-    expect(page.locator("#request")).to_contain_text("a guest has no customer token")
-    expect(page.locator("#call-me")).to_be_disabled()
-    assert DEMO_KEY not in storage(page)
+    expect(page.locator("#request pre")).to_be_visible()
+    liquid = step(page, "liquid")
+    assert '"customerId": null' in liquid and '"guestClientId": "storefront-web"' in liquid
+
+    # The implicit grant of the demo shop's public client, and its answer.
+    assert f"POST {dev_server.url}/oauth/token" in step(page, "request")
+    assert "grant_type=implicit&client_id=storefront-web" in step(page, "request")
+    assert pre_json(page, "#response")["identifier"] == "implicit"
+
+    # Stored under the anonymous key; the customer's token is gone, and the page says so.
+    stored = storage(page)
+    assert DEMO_KEY not in stored
+    anonymous = stored[ANONYMOUS_KEY]
+    claims = verify(anonymous, dev_server)
+    assert claims["token_use"] == "implicit" and claims["sub"] == "storefront-web"
+    shown = step(page, "storage")
+    assert ANONYMOUS_KEY in shown and f"Removed {DEMO_KEY}" in shown
+    assert '"token_use": "implicit"' in shown
+    assert "/v1/me, which answers for customers only, refuses it" in step(page, "call")
+    assert page.locator("#call-me").count() == 0
     fits(page)
+
+    # Back to the customer: the anonymous token stays for the next guest page.
+    visit(context, f"{dev_server.url}/demo", page)
+    expect(page.locator("#request pre")).to_be_visible()
+    assert storage(page)[ANONYMOUS_KEY] == anonymous and DEMO_KEY in storage(page)
 
 
 def test_another_customer_and_the_timestamped_view_work(

@@ -180,3 +180,56 @@ def test_unreadable_or_invalid_toml(tmp_path: Path) -> None:
     bad.write_text("issuer = ")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(bad)
+
+
+# -- guest_client: the public client whose anonymous tokens a shop's guests get ----------
+
+STOREFRONT_CLIENT = {
+    "scopes": ["catalog:read"],
+    "allowed_origins": ["https://acme.myshopify.com", "https://www.acme.com"],
+}
+
+
+def with_guest_client(guest: object = "storefront-web", **client: Any) -> Settings:
+    return parse(
+        shop={"guest_client": guest},
+        clients={"storefront-web": {**STOREFRONT_CLIENT, **client}},
+    )
+
+
+def test_a_guest_client_names_a_public_client_with_the_storefronts_origins() -> None:
+    settings = with_guest_client()
+    shop = settings.shops["acme.myshopify.com"]
+    assert shop.guest_client == "storefront-web"
+    assert "guest_client:    storefront-web" in settings.summary()
+    # A client may serve more origins than the shop's (a second storefront, say).
+    wider = STOREFRONT_CLIENT["allowed_origins"] + ["https://other.example"]
+    assert with_guest_client(allowed_origins=wider).shops["acme.myshopify.com"].guest_client
+
+
+@pytest.mark.parametrize(
+    "guest, client, message",
+    [
+        ("nope", {}, '.guest_client: no [clients."nope"] is configured'),
+        (
+            "storefront-web",
+            {"secret_hashes": ["sha256:" + "a" * 64], "allowed_origins": []},
+            "a guest client must be public",
+        ),
+        ("storefront-web", {"allowed_origins": []}, "has no allowed_origins"),
+        (
+            "storefront-web",
+            {"allowed_origins": ["https://acme.myshopify.com"]},
+            ".allowed_origins lacks https://www.acme.com, where the shop's storefront is served",
+        ),
+        ("", {}, "guest_client: expected a non-empty string"),
+        (42, {}, "guest_client: expected a non-empty string"),
+    ],
+)
+def test_a_guest_client_that_cannot_serve_the_storefront_is_refused(
+    guest: object, client: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        with_guest_client(guest, **client)
+    assert message in str(refused.value)
+    assert 'shops."acme.myshopify.com".guest_client' in str(refused.value)

@@ -68,11 +68,28 @@ def test_the_snippet_runs_in_the_head_and_is_shown_as_rendered(demo: TestClient)
     assert "{% render 'shapes-token'" in html.unescape(body)
 
 
-def test_a_guest_view_renders_a_null_customer(demo: TestClient) -> None:
+def test_a_guest_view_renders_a_null_customer_and_the_guest_client(
+    demo: TestClient, settings: Settings
+) -> None:
     response = demo.get("/demo", params={"customer": "guest"})
     config = read_config(response.text)
     assert config["customerId"] is None and config["signature"] is None
+    assert config["guestClientId"] == "storefront-web"
+    assert config["guestEndpoint"] == f"{settings.issuer}/oauth/token"
     assert current_view(response.text) == "Guest"
+
+
+def test_the_guest_view_s_client_gets_an_anonymous_token(demo: TestClient) -> None:
+    origin = demo.base_url.scheme + "://" + demo.base_url.netloc.decode()
+    config = read_config(demo.get("/demo", params={"customer": "guest"}).text)
+    response = demo.post(
+        config["guestEndpoint"],
+        data={"grant_type": "implicit", "client_id": config["guestClientId"]},
+        headers={"Origin": origin},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["identifier"] == "implicit"
+    assert response.headers["access-control-allow-origin"] == origin
 
 
 def test_a_timestamped_view_signs_id_and_time(demo: TestClient, settings: Settings) -> None:

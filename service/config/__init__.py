@@ -21,7 +21,7 @@ from typing import Any
 from service.config import values
 from service.config.clients import ClientConfig, parse_clients
 from service.config.limits import Rate, RateLimits, parse_rate_limits
-from service.config.shops import ShopConfig, parse_shops, token_ttl
+from service.config.shops import ShopConfig, check_guest_clients, parse_shops, token_ttl
 from service.errors import ConfigError
 from service.secret import Secret
 
@@ -155,9 +155,12 @@ def parse_settings(
     if state != "memory":
         raise ConfigError(f"state: only 'memory' is supported by this version, got {state!r}")
     keys_pem = environ.get(KEYS_ENV)
+    shops = parse_shops(raw.get("shops", {}), issuer=issuer, default_ttl=ttl)
+    clients = parse_clients(raw.get("clients", {}), issuer=issuer)
+    check_guest_clients(shops, clients)
     return Settings(
         issuer=issuer,
-        shops=parse_shops(raw.get("shops", {}), issuer=issuer, default_ttl=ttl),
+        shops=shops,
         token_ttl=ttl,
         signing_key_dir=base_dir
         / values.string(raw.get("signing_key_dir", "var/keys"), "signing_key_dir"),
@@ -167,5 +170,5 @@ def parse_settings(
         log_format=values.choice(raw.get("log_format", "text"), ("text", "json"), "log_format"),
         rate_limits=parse_rate_limits(raw.get("rate_limits", {})),
         source=source,
-        clients=parse_clients(raw.get("clients", {}), issuer=issuer),
+        clients=clients,
     )

@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service.config import values
 from service.errors import ConfigError
 from service.secret import Secret
+
+if TYPE_CHECKING:
+    from service.config.clients import ClientConfig
 
 SHOP_DOMAIN = re.compile(r"[a-z0-9][a-z0-9-]{0,98}\.myshopify\.com", re.ASCII)
 MIN_TTL, MAX_TTL = 60, 3600
@@ -25,6 +28,7 @@ KEYS = {
     "signature_max_age",
     "require_timestamp",
     "app_proxy_secret",
+    "guest_client",
 }
 
 
@@ -39,6 +43,8 @@ class ShopConfig:
     signature_max_age: int | None = None
     require_timestamp: bool = False
     app_proxy_secret: Secret | None = None
+    #: The public client whose implicit tokens the shop's guests get (DESIGN "Guests").
+    guest_client: str | None = None
 
     def summary(self) -> list[str]:
         """Lines for ``check-config``, secrets masked."""
@@ -55,6 +61,8 @@ class ShopConfig:
             lines.append(f"  timestamps:      max age {self.signature_max_age}s, {required}")
         if self.app_proxy_secret is not None:
             lines.append(f"  app proxy:       secret {self.app_proxy_secret}")
+        if self.guest_client is not None:
+            lines.append(f"  guest_client:    {self.guest_client}")
         return lines
 
 
@@ -89,6 +97,7 @@ def parse_shop(domain: str, raw: object, *, issuer: str, default_ttl: int) -> Sh
     if require_ts and max_age is None:
         raise ConfigError(f"{where}.require_timestamp needs signature_max_age")
     proxy = table.get("app_proxy_secret")
+    guest = table.get("guest_client")
     return ShopConfig(
         domain=domain,
         id_secrets=tuple(
@@ -105,4 +114,39 @@ def parse_shop(domain: str, raw: object, *, issuer: str, default_ttl: int) -> Sh
         app_proxy_secret=None
         if proxy is None
         else values.secret(proxy, f"{where}.app_proxy_secret"),
+        guest_client=None if guest is None else values.string(guest, f"{where}.guest_client"),
     )
+
+
+def check_guest_clients(
+    shops: Mapping[str, ShopConfig], clients: Mapping[str, ClientConfig]
+) -> None:
+    """Each shop's ``guest_client`` is a public client that serves the shop's storefront.
+
+    Its id is in every guest page, so it must hold no secret; and every origin the
+    storefront is served from must be one of its ``allowed_origins``, or a guest page
+    there gets 403 instead of a token.
+    """
+    for shop in shops.values():
+        if shop.guest_client is None:
+            continue
+        key = f'shops."{shop.domain}".guest_client'
+        client = clients.get(shop.guest_client)
+        where = f'[clients."{shop.guest_client}"]'
+        if client is None:
+            raise ConfigError(f"{key}: no {where} is configured; add a public client")
+        if client.confidential:
+            raise ConfigError(
+                f"{key}: {where} has secret_hashes; a guest client must be public, since "
+                "its id is in every guest page"
+            )
+        if "implicit" not in client.grant_types:
+            raise ConfigError(f"{key}: {where} must have the implicit grant")
+        if not client.allowed_origins:
+            raise ConfigError(f"{key}: {where} has no allowed_origins; list the storefront's")
+        missing = sorted(shop.allowed_origins - client.allowed_origins)
+        if missing:
+            raise ConfigError(
+                f"{key}: {where}.allowed_origins lacks {', '.join(missing)}, where the "
+                "shop's storefront is served (its allowed_origins)"
+            )

@@ -4,8 +4,9 @@ Development mode only. The snippet is rendered by the Liquid engine with the dem
 shop's secret, exactly as a theme would render it, and put in the page's ``<head>``;
 the page then shows what that produced: the rendered Liquid, the request
 ``shapes-token.js`` sent and the response, the ``localStorage`` entry decoded, and a
-call to ``/v1/me`` with the token. ``?customer=<id>|guest`` and ``?mode=`` pick the
-view; anything else is refused on the page itself, with a 400.
+call to ``/v1/me`` with the token. A guest gets an anonymous token of the demo shop's
+public client instead. ``?customer=<id>|guest`` and ``?mode=`` pick the view;
+anything else is refused on the page itself, with a 400.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ MODES = ("signed", "timestamped")
 GUEST = "guest"
 SCRIPT_SRC = "/static/js/shapes-token.js"
 KEY_PREFIX = "shapes:omneo:shapestoken:"
+ANONYMOUS_KEY = KEY_PREFIX + "anonymous"
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -79,13 +81,17 @@ class DemoPage:
         secret = settings.shops[DEMO_SHOP].id_secrets[0].reveal().decode()
         self.metafields = {"omneo": {"id_secret": {"value": secret}}}
         self.endpoint = f"{settings.issuer}/v1/shops/{DEMO_SHOP}/customer-token"
+        # The snippet's default guest_endpoint: the endpoint's origin + /oauth/token.
+        self.guest_endpoint = f"{settings.issuer}/oauth/token"
+        self.guest_client = settings.shops[DEMO_SHOP].guest_client
         self.environment = shopify_environment()
         self.template = self.environment.get_template("demo")
 
     def render_line(self, view: View) -> str:
+        guest = f", guest_client: '{self.guest_client}'" if self.guest_client else ""
         return (
             f"{{% render 'shapes-token', endpoint: '{self.endpoint}', mode: '{view.mode}', "
-            f"script_src: '{SCRIPT_SRC}' %}}"
+            f"script_src: '{SCRIPT_SRC}'{guest} %}}"
         )
 
     async def page(self, request: Request) -> Response:
@@ -107,9 +113,10 @@ class DemoPage:
             view={"customer": view.customer, "mode": view.mode, "label": view.label},
             render_line=line,
             snippet=snippet.strip(),
-            endpoint=self.endpoint,
+            endpoint=self.endpoint if view.customer else self.guest_endpoint,
+            guest_client=self.guest_client,
             key_prefix=KEY_PREFIX,
-            storage_key=None if view.customer is None else KEY_PREFIX + view.customer,
+            storage_key=ANONYMOUS_KEY if view.customer is None else KEY_PREFIX + view.customer,
         )
         return HTMLResponse(page, headers=NO_STORE)
 
