@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import count
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -22,8 +24,10 @@ import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request, WebError
 
 from tests.conftest import SECRET
-from tests.shopify_theme import render_snippet
+from tests.shopify_theme import environment, render_snippet, theme_context
 
+#: The browser script, as a theme copies it to its assets/.
+SCRIPT = Path(__file__).resolve().parent.parent / "static" / "js" / "shapes-token.js"
 CUSTOMER = "4242"
 KEY_PREFIX = "shapes:omneo:shapestoken:"
 KEY = KEY_PREFIX + CUSTOMER
@@ -289,3 +293,77 @@ def seed(context: BrowserContext, storefront: Storefront, items: Mapping[str, st
         dict(items),
     )
     return page
+
+
+# -- theme pages: a layout with the README's Liquid where a theme puts it ------------------
+
+_pages = count()
+
+
+@dataclass
+class Assets:
+    """The theme's assets/ on the storefront's origin, as Shopify's CDN serves them."""
+
+    files: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, handler: StorefrontHandler) -> None:
+        body = self.files.get(handler.path.split("?", 1)[0].removeprefix("/assets/"))
+        if body is None:
+            handler.respond(404, b"not found", "text/plain")
+        else:
+            handler.respond(200, body.encode(), "text/javascript; charset=utf-8")
+
+
+def theme_page(
+    storefront: Storefront, *, head: str, body: str = "", customer: str | None = CUSTOMER
+) -> str:
+    """Render a layout with ``head`` and ``body`` (Liquid) and serve it; returns its URL."""
+    source = (
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>Storefront</title>{ICON}\n{head}\n</head>\n<body>\n<h1>Storefront</h1>\n"
+        f"{body}\n</body>\n</html>\n"
+    )
+    env = environment(assets=f"{storefront.origin}/assets")
+    html = env.from_string(source).render(**theme_context(customer, SECRET)).encode()
+    path = f"/page-{next(_pages)}"
+    storefront.routes[path] = lambda handler: handler.respond(200, html)
+    return storefront.url(path)
+
+
+def open_page(context: BrowserContext, url: str) -> Page:
+    """A new tab at ``url``, once shapes-token.js has run."""
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_function(LOADED)
+    return page
+
+
+# Stands in for Omneo's SDK, recording every init; and records every change event.
+SDK = """<script>
+  window.inits = []
+  window.changes = []
+  window.ShapesSDK = { init: (options) => window.inits.push(options) }
+  window.addEventListener('shapes-token:change', (event) => window.changes.push(event.detail))
+</script>"""
+
+
+def sdk_state(page: Page, key: str = KEY) -> dict[str, Any]:
+    """What the SDK stand-in saw (``inits``, ``changes``) and the token ``stored`` at ``key``."""
+    state: dict[str, Any] = page.evaluate(
+        """(key) => ({ inits: window.inits, changes: window.changes,
+                       stored: localStorage.getItem(key) })""",
+        key,
+    )
+    return state
+
+
+def wait_for(
+    page: Page, condition: Callable[[dict[str, Any]], bool], key: str = KEY
+) -> dict[str, Any]:
+    """:func:`sdk_state` once ``condition`` holds; at most 5 s."""
+    for _ in range(100):
+        state = sdk_state(page, key)
+        if condition(state):
+            return state
+        page.wait_for_timeout(50)
+    raise AssertionError(f"never reached: {sdk_state(page, key)}")

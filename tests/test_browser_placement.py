@@ -11,50 +11,32 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from itertools import count
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, expect
 
 from tests.conftest import SECRET, SHOP
 from tests.readme import example
 from tests.servers import Server, config_toml, free_port, start_server, verify
-from tests.shopify_theme import environment, theme_context
 from tests.storefront import (
     CUSTOMER,
-    ICON,
     KEY,
-    LOADED,
+    SCRIPT,
+    SDK,
+    Assets,
     PageErrors,
     Storefront,
-    StorefrontHandler,
     Traffic,
+    open_page,
     ready,
     storage,
+    theme_page,
+    wait_for,
 )
 
 pytestmark = pytest.mark.browser
-
-SCRIPT = Path(__file__).resolve().parent.parent / "static" / "js" / "shapes-token.js"
-_pages = count()
-
-
-@dataclass
-class Assets:
-    """The theme's assets/ on the storefront's origin, as Shopify's CDN serves them."""
-
-    files: dict[str, str] = field(default_factory=dict)
-
-    def __call__(self, handler: StorefrontHandler) -> None:
-        body = self.files.get(handler.path.split("?", 1)[0].removeprefix("/assets/"))
-        if body is None:
-            handler.respond(404, b"not found", "text/plain")
-        else:
-            handler.respond(200, body.encode(), "text/javascript; charset=utf-8")
 
 
 @dataclass
@@ -97,29 +79,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     foreign.close()
     log = server.stop()
     assert SECRET not in log and "eyJ" not in log
-
-
-def theme_page(
-    storefront: Storefront, *, head: str, body: str = "", customer: str | None = CUSTOMER
-) -> str:
-    """Render a layout with ``head`` and ``body`` (Liquid) and serve it; returns its URL."""
-    source = (
-        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>Storefront</title>{ICON}\n{head}\n</head>\n<body>\n<h1>Storefront</h1>\n"
-        f"{body}\n</body>\n</html>\n"
-    )
-    env = environment(assets=f"{storefront.origin}/assets")
-    html = env.from_string(source).render(**theme_context(customer, SECRET)).encode()
-    path = f"/page-{next(_pages)}"
-    storefront.routes[path] = lambda handler: handler.respond(200, html)
-    return storefront.url(path)
-
-
-def open_page(context: BrowserContext, url: str) -> Page:
-    page = context.new_page()
-    page.goto(url)
-    page.wait_for_function(LOADED)
-    return page
 
 
 def split_script_tag(code: str) -> tuple[str, str]:
@@ -237,33 +196,6 @@ def test_a_module_next_to_a_classic_script_shares_its_one_client(
     # shapes-token.js ran twice (a classic script and a module): one client, one request.
     assert len(traffic.to("/shapes-token.js")) == 2
     assert traffic.count("POST", site.endpoint) == 1
-
-
-# Stands in for Omneo's SDK, recording every init; and records every change event.
-SDK = """<script>
-  window.inits = []
-  window.changes = []
-  window.ShapesSDK = { init: (options) => window.inits.push(options) }
-  window.addEventListener('shapes-token:change', (event) => window.changes.push(event.detail))
-</script>"""
-
-
-def sdk_state(page: Page) -> dict[str, Any]:
-    state: dict[str, Any] = page.evaluate(
-        """(key) => ({ inits: window.inits, changes: window.changes,
-                       stored: localStorage.getItem(key) })""",
-        KEY,
-    )
-    return state
-
-
-def wait_for(page: Page, condition: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-    for _ in range(100):
-        state = sdk_state(page)
-        if condition(state):
-            return state
-        page.wait_for_timeout(50)
-    raise AssertionError(f"never reached: {sdk_state(page)}")
 
 
 def test_shapes_token_change_fires_and_the_sdk_recipe_follows_it(

@@ -220,7 +220,7 @@
   }
 
   /**
-   * A token client; returns a frozen `{getToken, authorizedFetch, clear}`.
+   * A token client; returns a frozen `{customerId, getToken, authorizedFetch, clear}`.
    *
    * Options: endpoint; mode ('signed' | 'timestamped' | 'app-proxy' | 'implicit');
    * customerId, signature (signed, timestamped), ts (timestamped); clientId (implicit:
@@ -526,7 +526,8 @@
       schedule(announced)
     }
 
-    return Object.freeze({ getToken, authorizedFetch, clear })
+    // customerId tells a customer's client from a guest's anonymous one (null).
+    return Object.freeze({ customerId: anonymous ? null : subject, getToken, authorizedFetch, clear })
   }
 
   /** `[shops."acme.myshopify.com"]`, read from a customer-token endpoint, for messages. */

@@ -204,7 +204,9 @@ describe('anonymous tokens (implicit mode)', () => {
     const token = makeJwt({ sub: 'storefront-web', exp: T0 + 900 })
     const fetch = stubFetch(tokenResponse(token))
 
-    assert.equal(await guest(fetch).getToken(), token)
+    const tokens = guest(fetch)
+    assert.equal(tokens.customerId, null)
+    assert.equal(await tokens.getToken(), token)
 
     const { url, init } = fetch.calls[0]
     assert.equal(url, OAUTH)

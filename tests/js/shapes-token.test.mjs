@@ -576,6 +576,7 @@ describe('modes', () => {
   test('the client object is frozen', () => {
     const tokens = client(stubFetch())
     assert.ok(Object.isFrozen(tokens))
-    assert.deepEqual(Object.keys(tokens).sort(), ['authorizedFetch', 'clear', 'getToken'])
+    assert.deepEqual(Object.keys(tokens).sort(), ['authorizedFetch', 'clear', 'customerId', 'getToken'])
+    assert.equal(tokens.customerId, '123')
   })
 })
