@@ -105,7 +105,6 @@ def test_defaults() -> None:
         ({"shop": {"token_ttl": 10}}, 'shops."acme.myshopify.com".token_ttl'),
         ({"signing_alg": "HS256"}, "signing_alg: expected one of ES256, EdDSA, RS256"),
         ({"signing_alg": "none"}, "signing_alg"),
-        ({"state": "redis://localhost"}, "state"),
         ({"log_format": "xml"}, "log_format"),
         ({"rate_limits": {"per_ip": "lots"}}, "rate_limits.per_ip"),
         ({"rate_limits": {"per_ip": "0/minute"}}, "rate_limits.per_ip"),

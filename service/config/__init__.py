@@ -22,6 +22,7 @@ from service.config import values
 from service.config.clients import ClientConfig, parse_clients
 from service.config.limits import Rate, RateLimits, parse_rate_limits
 from service.config.shops import ShopConfig, check_guest_clients, parse_shops, token_ttl
+from service.config.state import RedisURL, parse_state
 from service.errors import ConfigError
 from service.secret import Secret
 
@@ -32,6 +33,7 @@ __all__ = [
     "ConfigError",
     "Rate",
     "RateLimits",
+    "RedisURL",
     "Settings",
     "ShopConfig",
     "config_path",
@@ -68,7 +70,8 @@ class Settings:
     #: PEM private keys from SHAPESTOKEN_SIGNING_KEYS; when set, the directory is not read.
     signing_keys_pem: Secret | None = None
     signing_alg: str = "ES256"
-    state: str = "memory"
+    #: "memory", or the Redis every replica shares.
+    state: str | RedisURL = "memory"
     log_format: str = "text"
     rate_limits: RateLimits = field(default_factory=RateLimits)
     development: bool = False
@@ -151,9 +154,6 @@ def parse_settings(
     values.check_keys(raw, _TOP_KEYS, "")
     issuer = values.issuer(raw.get("issuer"))
     ttl = token_ttl(raw.get("token_ttl", 900), "token_ttl")
-    state = values.string(raw.get("state", "memory"), "state")
-    if state != "memory":
-        raise ConfigError(f"state: only 'memory' is supported by this version, got {state!r}")
     keys_pem = environ.get(KEYS_ENV)
     shops = parse_shops(raw.get("shops", {}), issuer=issuer, default_ttl=ttl)
     clients = parse_clients(raw.get("clients", {}), issuer=issuer)
@@ -166,7 +166,7 @@ def parse_settings(
         / values.string(raw.get("signing_key_dir", "var/keys"), "signing_key_dir"),
         signing_keys_pem=Secret(keys_pem) if keys_pem else None,
         signing_alg=values.choice(raw.get("signing_alg", "ES256"), ALGORITHMS, "signing_alg"),
-        state=state,
+        state=parse_state(raw.get("state", "memory")),
         log_format=values.choice(raw.get("log_format", "text"), ("text", "json"), "log_format"),
         rate_limits=parse_rate_limits(raw.get("rate_limits", {})),
         source=source,
