@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from service import keys
-from service.config import KEYS_ENV, Settings
+from service.config import KEYS_ENV, RedisURL, Settings
 from service.customers import CustomerTokens
 from service.errors import ConfigError
 from service.metrics import Metrics
@@ -70,6 +70,13 @@ def build_state(
 ) -> State:
     """The state backend that ``settings.state`` names."""
     limits = settings.rate_limits
+    if isinstance(settings.state, RedisURL):
+        from service.state.redis import RedisState
+
+        # Redis keeps its own clock (see service.state.redis); `now` is for memory.
+        return RedisState.from_url(
+            settings.state, limits.rates(), max_token_ttl=settings.max_token_ttl
+        )
     return MemoryState(
         limits.rates(),
         max_entries=limits.max_entries,
@@ -100,6 +107,7 @@ def build_services(
             {"limiter": name},
             _tracked(state, name),
         )
+    metrics.register(*state.series())
     metrics.gauge(
         "shapestoken_signing_keys_published",
         "Keys in the JWKS.",

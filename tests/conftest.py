@@ -20,6 +20,7 @@ from service.web.app import create_app
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext
 
+    from tests.redis_server import RedisServer
     from tests.storefront import PageErrors, Traffic
 
 settings.register_profile(
@@ -118,6 +119,16 @@ def client_factory(keyring: keys.KeyRing, clock: Clock) -> Iterator[ClientFactor
 @pytest.fixture
 def client(client_factory: ClientFactory) -> TestClient:
     return client_factory()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for the session; tests keep apart by key prefix."""
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
 
 
 # -- real-browser tests (tests/test_browser*.py); Playwright is imported only by them ------

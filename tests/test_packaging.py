@@ -21,6 +21,9 @@ def test_the_wheel_carries_the_browser_assets(tmp_path: Path) -> None:
         "service/web/templates/demo.liquid",
         "service/py.typed",
         "service/web/app.py",
+        # The Redis state's scripts, read with importlib.resources.
+        "service/state/lua/clock.lua",
+        "service/state/lua/check.lua",
     ):
         assert required in names, required
     assert not any(name.startswith(("tests/", "bench/")) for name in names)

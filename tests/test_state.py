@@ -1,17 +1,20 @@
-"""The state contract: what every backend must do (tests/test_state_*.py add backends)."""
+"""The state contract: what every backend must do, run against memory and a real Redis."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+import secrets
+from collections.abc import Coroutine, Iterator
+from typing import Any, Protocol, TypeVar
 
 import pytest
 
 from service.config.limits import Rate
+from service.config.state import RedisURL, parse_state
 from service.errors import CustomerBlocked, RateLimited, ReplayedProof
 from service.state import Checks, State
 from service.state.memory import ExpiringSet, MemoryState
+from service.state.redis import RedisState
 from tests.conftest import Clock
 
 T = TypeVar("T")
@@ -19,16 +22,38 @@ RATES = {"per_customer": Rate(2, 60), "per_ip": Rate(3, 60), "per_client": Rate(
 MAX_TTL = 900
 
 
-def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coroutine)
+class Run(Protocol):
+    """Runs a coroutine on the test's one event loop (Redis connections belong to a loop)."""
+
+    def __call__(self, coroutine: Coroutine[Any, Any, T], /) -> T: ...
 
 
 @pytest.fixture
-def state(clock: Clock) -> State:
-    return MemoryState(RATES, max_entries=100, max_token_ttl=MAX_TTL, now=clock, monotonic=clock)
+def run() -> Iterator[Run]:
+    with asyncio.Runner() as runner:
+        yield runner.run
 
 
-def test_limits_are_counted_in_order_and_stop_at_the_first_refusal(state: State) -> None:
+def redis_state(url: str, clock: Clock, **options: Any) -> RedisState:
+    """A RedisState on the test server, on the test's clock, under a prefix of its own."""
+    target = parse_state(url)
+    assert isinstance(target, RedisURL)
+    prefix = f"test-{secrets.token_hex(6)}:"
+    options = {"max_token_ttl": MAX_TTL, "now": clock, "prefix": prefix, **options}
+    return RedisState.from_url(target, RATES, **options)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def state(request: pytest.FixtureRequest, clock: Clock, run: Run) -> Iterator[State]:
+    if request.param == "memory":
+        yield MemoryState(RATES, max_entries=100, max_token_ttl=MAX_TTL, now=clock, monotonic=clock)
+        return
+    backend = redis_state(request.getfixturevalue("redis_server").url, clock)
+    yield backend
+    run(backend.aclose())
+
+
+def test_limits_are_counted_in_order_and_stop_at_the_first_refusal(state: State, run: Run) -> None:
     both = Checks(limits=(("per_ip", "1.2.3.4"), ("per_customer", "shop/1")))
     run(state.check(both))
     run(state.check(both))
@@ -42,7 +67,7 @@ def test_limits_are_counted_in_order_and_stop_at_the_first_refusal(state: State)
     run(state.hit("per_ip", "5.6.7.8"))
 
 
-def test_a_refused_limit_is_not_counted_further_down(state: State, clock: Clock) -> None:
+def test_a_refused_limit_is_not_counted_further_down(state: State, clock: Clock, run: Run) -> None:
     run(state.check(Checks(limits=(("per_ip", "a"),) * 3)))
     for _ in range(10):
         with pytest.raises(RateLimited):
@@ -50,7 +75,7 @@ def test_a_refused_limit_is_not_counted_further_down(state: State, clock: Clock)
     run(state.check(Checks(limits=(("per_customer", "shop/1"),) * 2)))
 
 
-def test_a_blocked_customer_is_refused_and_others_are_not(state: State) -> None:
+def test_a_blocked_customer_is_refused_and_others_are_not(state: State, run: Run) -> None:
     run(state.block("acme.myshopify.com", "42", "fraud"))
     with pytest.raises(CustomerBlocked):
         run(state.check(Checks(customer=("acme.myshopify.com", "42"))))
@@ -61,7 +86,7 @@ def test_a_blocked_customer_is_refused_and_others_are_not(state: State) -> None:
 
 
 def test_a_block_makes_earlier_tokens_inactive_even_after_unblock(
-    state: State, clock: Clock
+    state: State, clock: Clock, run: Run
 ) -> None:
     customer = ("acme.myshopify.com", "42")
     issued_at = int(clock())
@@ -82,7 +107,9 @@ def test_a_block_makes_earlier_tokens_inactive_even_after_unblock(
     assert run(state.token_active("jti-1", issued_at=issued_at, customer=customer))
 
 
-def test_revocations_hold_until_exp_then_are_forgotten(state: State, clock: Clock) -> None:
+def test_revocations_hold_until_exp_then_are_forgotten(
+    state: State, clock: Clock, run: Run
+) -> None:
     exp = int(clock()) + 60
     run(state.revoke("jti-1", exp))
     assert not run(state.token_active("jti-1", issued_at=int(clock())))
@@ -92,7 +119,7 @@ def test_revocations_hold_until_exp_then_are_forgotten(state: State, clock: Cloc
 
 
 def test_a_one_time_proof_is_accepted_once_while_it_is_remembered(
-    state: State, clock: Clock
+    state: State, clock: Clock, run: Run
 ) -> None:
     once = Checks(first_use=("app-proxy/abc", 180))
     run(state.check(once))
@@ -103,7 +130,7 @@ def test_a_one_time_proof_is_accepted_once_while_it_is_remembered(
     run(state.check(once))
 
 
-def test_a_proof_is_not_used_up_by_a_refused_request(state: State) -> None:
+def test_a_proof_is_not_used_up_by_a_refused_request(state: State, run: Run) -> None:
     run(state.block("acme.myshopify.com", "42"))
     refused = Checks(customer=("acme.myshopify.com", "42"), first_use=("app-proxy/abc", 180))
     with pytest.raises(CustomerBlocked):
@@ -112,7 +139,8 @@ def test_a_proof_is_not_used_up_by_a_refused_request(state: State) -> None:
     run(state.check(refused))
 
 
-def test_memory_tracks_keys_per_limiter(state: State) -> None:
+def test_memory_tracks_keys_per_limiter(clock: Clock, run: Run) -> None:
+    state = MemoryState(RATES, max_entries=100, max_token_ttl=MAX_TTL, now=clock, monotonic=clock)
     run(state.hit("per_ip", "a"))
     run(state.hit("per_ip", "b"))
     assert state.tracked_keys() == {"per_customer": 0, "per_ip": 2, "per_client": 0}

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from service.config.limits import Rate
+from service.metrics import Series
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +88,7 @@ class State(ABC):
     def tracked_keys(self) -> dict[str, int]:
         """Keys each limiter holds in this process (for ``/metrics``); empty if not local."""
         return {}
+
+    def series(self) -> list[Series]:
+        """The backend's own metrics (errors, time spent), rendered by ``/metrics``."""
+        return []
