@@ -8,14 +8,16 @@ layer gets one :class:`Services` and tests build their own with a fake clock.
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from service import keys
 from service.config import KEYS_ENV, RedisURL, Settings
 from service.customers import CustomerTokens
 from service.errors import ConfigError
+from service.logs import log
 from service.metrics import Metrics
 from service.oauth.introspection import API_TOKEN_PREFIX, TokenLookup
 from service.oauth.server import OAuthServer
@@ -134,6 +136,28 @@ def build_services(
         now=now,
         api_tokens=api_tokens,
     )
+
+
+def warn_if_state_per_process(settings: Settings, environ: Mapping[str, str] = os.environ) -> None:
+    """Warn when several worker processes each keep their own memory state.
+
+    The worker count a process can see is ``WEB_CONCURRENCY``: uvicorn's and
+    gunicorn's default for ``--workers``, what hosting platforms set, and what
+    ``shapestoken serve --workers N`` passes to its workers.
+    """
+    try:
+        workers = int(environ.get("WEB_CONCURRENCY", "1"))
+    except ValueError:
+        return
+    if settings.state == "memory" and workers > 1:
+        per_customer = settings.rate_limits.per_customer
+        log.warning(
+            f'state = "memory" with {workers} workers: limits and revocations are per '
+            f"process (a customer may mint {workers} x {per_customer}, and a revocation "
+            'holds only in the worker that took it); set state = "redis://host:6379/0" '
+            "to share them",
+            extra={"fields": {"workers": workers}},
+        )
 
 
 def _tracked(state: State, limiter: str) -> Callable[[], float]:

@@ -58,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
     if args.workers > 1:
         assert path is not None
         os.environ[CONFIG_ENV] = str(path.resolve())
+        # The worker count as uvicorn, gunicorn and platforms pass it: each worker
+        # reads it to warn when its state is per process.
+        os.environ["WEB_CONCURRENCY"] = str(args.workers)
         uvicorn.run("service.asgi:app", workers=args.workers, **options)
     else:
         app = create_app(settings)

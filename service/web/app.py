@@ -26,7 +26,7 @@ from service.errors import (
     ServiceUnavailable,
 )
 from service.logs import log
-from service.services import Services, build_services
+from service.services import Services, build_services, warn_if_state_per_process
 from service.web.customer import CustomerEndpoints
 from service.web.http import error_response
 from service.web.middleware import RequestLog, StaticHeaders
@@ -139,6 +139,7 @@ def app_from_environment() -> Starlette:
     try:
         settings = load_settings(require_config_path())
         logs.configure(settings.log_format)
+        warn_if_state_per_process(settings)
         app = create_app(settings)
     except ConfigError as exc:
         print(f"shapestoken: {exc}", file=sys.stderr)
