@@ -102,6 +102,9 @@ def test_check_config_reports_errors(
         ["keys", "generate", "--print"],
         ["keys", "rotate"],
         ["sign", "--shop", "demo.myshopify.com", "1001"],
+        ["customers", "block", "demo.myshopify.com", "1001"],
+        ["customers", "unblock", "demo.myshopify.com", "1001"],
+        ["customers", "list"],
     ],
 )
 def test_commands_refuse_to_run_without_a_config_and_write_nothing(

@@ -11,13 +11,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from service.cli import check, clients, keys, serve, sign
+from service.cli import check, clients, customers, keys, serve, sign
 from service.cli.base import EXIT_CONFIG
 from service.config import CONFIG_ENV
 from service.errors import ConfigError
 
 #: Modules whose ``register(commands)`` adds subcommands, in help order.
-COMMANDS = (serve, keys, sign, check, clients)
+COMMANDS = (serve, keys, sign, check, clients, customers)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

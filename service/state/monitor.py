@@ -77,7 +77,7 @@ class BackendMonitor:
         self.down_since = self._monotonic()
         log.error(
             "state backend unavailable: answering 503 until it returns",
-            extra={"fields": {"backend": self.backend, "error": _describe(exc)}},
+            extra={"fields": {"backend": self.backend, "error": describe(exc)}},
         )
 
     def _recovered(self) -> None:
@@ -90,7 +90,8 @@ class BackendMonitor:
         )
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
+    """What went wrong, in one short line that never holds a credential."""
     # The class says what happened (refused, timed out, an error reply); redis-py's
     # messages name host and port, never credentials.
     if isinstance(exc, TimeoutError) and not str(exc):

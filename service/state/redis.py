@@ -100,8 +100,19 @@ class RedisState(State):
         self.monitor = BackendMonitor(name, timeout=timeout, errors=(RedisError,))
 
     @classmethod
-    def from_url(cls, url: RedisURL, rates: Mapping[str, Rate], **options: Any) -> RedisState:
-        """A state on the Redis at ``url``, with a bounded pool and no retries."""
+    def from_url(
+        cls,
+        url: RedisURL,
+        rates: Mapping[str, Rate],
+        *,
+        timeout: float = TIMEOUT,
+        **options: Any,
+    ) -> RedisState:
+        """A state on the Redis at ``url``, with a bounded pool and no retries.
+
+        ``timeout`` bounds each call; a server keeps :data:`TIMEOUT`, a command
+        run by hand may wait longer for a distant Redis.
+        """
         tls: dict[str, Any] = {}
         if url.tls:
             # Verify the server as any TLS client must (the CA bundle of the
@@ -110,16 +121,16 @@ class RedisState(State):
         pool = BlockingConnectionPool.from_url(
             url.reveal(),
             max_connections=MAX_CONNECTIONS,
-            timeout=TIMEOUT,  # waiting for a free connection
-            socket_connect_timeout=TIMEOUT,
-            socket_timeout=TIMEOUT,
+            timeout=timeout,  # waiting for a free connection
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
             # No retries: a failed call answers 503 at once and the client retries
             # (Retry-After: 1); the next call reconnects by itself.
             retry=Retry(NoBackoff(), 0),
             client_name="shapestoken",
             **tls,
         )
-        return cls(Redis.from_pool(pool), rates, name=str(url), **options)
+        return cls(Redis.from_pool(pool), rates, name=str(url), timeout=timeout, **options)
 
     def _clock(self) -> str:
         return "" if self._now is None else repr(self._now())
