@@ -1,16 +1,18 @@
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, settings
 from starlette.testclient import TestClient
 
-from service import keys
+from service import keys, logs
 from service.config import Rate, RateLimits, Settings, ShopConfig
 from service.secret import Secret
 from service.services import build_services
@@ -119,6 +121,52 @@ def client_factory(keyring: keys.KeyRing, clock: Clock) -> Iterator[ClientFactor
 @pytest.fixture
 def client(client_factory: ClientFactory) -> TestClient:
     return client_factory()
+
+
+T = TypeVar("T")
+
+
+class Run(Protocol):
+    """Runs a coroutine on the test's one event loop (Redis connections belong to a loop)."""
+
+    def __call__(self, coroutine: Coroutine[Any, Any, T], /) -> T: ...
+
+
+@pytest.fixture
+def run() -> Iterator[Run]:
+    with asyncio.Runner() as runner:
+        yield runner.run
+
+
+class LogRecords(logging.Handler):
+    """The service log's records, kept for a test to read."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    @property
+    def messages(self) -> list[str]:
+        return [record.getMessage() for record in self.records]
+
+    def fields(self, index: int) -> dict[str, Any]:
+        """The structured fields (``extra={"fields": ...}``) of one record."""
+        fields: dict[str, Any] = self.records[index].__dict__.get("fields", {})
+        return fields
+
+
+@pytest.fixture
+def log_records() -> Iterator[LogRecords]:
+    handler = LogRecords()
+    logs.log.addHandler(handler)
+    level = logs.log.level
+    logs.log.setLevel(logging.DEBUG)
+    yield handler
+    logs.log.removeHandler(handler)
+    logs.log.setLevel(level)
 
 
 @pytest.fixture(scope="session")

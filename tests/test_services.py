@@ -4,40 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 
 import pytest
 
 from service.config.state import parse_state
-from service.logs import log
 from service.services import build_state, warn_if_state_per_process
 from service.state.memory import MemoryState
 from service.state.redis import RedisState
-from tests.conftest import make_settings
-
-
-class Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    @property
-    def messages(self) -> list[str]:
-        return [record.getMessage() for record in self.records]
-
-
-@pytest.fixture
-def records() -> Iterator[Records]:
-    handler = Records()
-    log.addHandler(handler)
-    level = log.level
-    log.setLevel(logging.DEBUG)
-    yield handler
-    log.removeHandler(handler)
-    log.setLevel(level)
+from tests.conftest import LogRecords, make_settings
 
 
 def test_memory_is_built_for_memory_and_redis_for_a_url() -> None:
@@ -48,12 +22,12 @@ def test_memory_is_built_for_memory_and_redis_for_a_url() -> None:
     asyncio.run(state.aclose())
 
 
-def test_several_workers_on_memory_state_warn(records: Records) -> None:
+def test_several_workers_on_memory_state_warn(log_records: LogRecords) -> None:
     warn_if_state_per_process(make_settings(), {"WEB_CONCURRENCY": "4"})
-    (message,) = records.messages
+    (message,) = log_records.messages
     assert message.startswith('state = "memory" with 4 workers: limits and revocations are per')
     assert "4 x 30/minute" in message and 'state = "redis://host:6379/0"' in message
-    assert records.records[0].levelno == logging.WARNING
+    assert log_records.records[0].levelno == logging.WARNING
 
 
 @pytest.mark.parametrize(
@@ -66,7 +40,7 @@ def test_several_workers_on_memory_state_warn(records: Records) -> None:
     ],
 )
 def test_no_warning_where_limits_hold(
-    state: str, environ: dict[str, str], records: Records
+    state: str, environ: dict[str, str], log_records: LogRecords
 ) -> None:
     warn_if_state_per_process(make_settings(state=parse_state(state)), environ)
-    assert records.messages == []
+    assert log_records.messages == []

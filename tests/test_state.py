@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-from collections.abc import Coroutine, Iterator
-from typing import Any, Protocol, TypeVar
+from collections.abc import Iterator
+from typing import Any, TypeVar
 
 import pytest
 
@@ -15,23 +14,11 @@ from service.errors import CustomerBlocked, RateLimited, ReplayedProof
 from service.state import Checks, State
 from service.state.memory import ExpiringSet, MemoryState
 from service.state.redis import RedisState
-from tests.conftest import Clock
+from tests.conftest import Clock, Run
 
 T = TypeVar("T")
 RATES = {"per_customer": Rate(2, 60), "per_ip": Rate(3, 60), "per_client": Rate(5, 60)}
 MAX_TTL = 900
-
-
-class Run(Protocol):
-    """Runs a coroutine on the test's one event loop (Redis connections belong to a loop)."""
-
-    def __call__(self, coroutine: Coroutine[Any, Any, T], /) -> T: ...
-
-
-@pytest.fixture
-def run() -> Iterator[Run]:
-    with asyncio.Runner() as runner:
-        yield runner.run
 
 
 def redis_state(url: str, clock: Clock, **options: Any) -> RedisState:
