@@ -1,0 +1,370 @@
+"""Several replicas: two real server processes sharing one real Redis.
+
+Replicas share an issuer, signing keys and a Redis, as they would behind a
+load balancer. The tests prove that a limit is exact across both under
+concurrency, that blocks, revocations and one-time proofs hold everywhere,
+that every key expires, and that a dead or slow Redis fails closed (503, never
+a 500 or an unchecked token) and recovers without a restart. The fault tests
+stop and pause this module's Redis, so they come last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import http.client
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service import keys
+from service.config.state import RedisURL, parse_state
+from service.state.redis import RedisState
+from tests.conftest import SECRET, Clock, sign
+from tests.redis_server import RedisServer
+from tests.servers import ROOT, Server, free_port, server_env, shapestoken, start_server
+from tests.test_app_proxy import PROXY_SECRET, proxied_query
+
+pytestmark = pytest.mark.e2e
+
+SHOP = "acme.myshopify.com"
+MINT = f"/v1/shops/{SHOP}/customer-token"
+PER_CUSTOMER = 30  # per hour: no event is replenished within a test
+
+
+def replica_config(issuer: str, state: str) -> str:
+    return f"""
+issuer = "{issuer}"
+token_ttl = 900
+state = "{state}"
+
+[rate_limits]
+per_customer = "{PER_CUSTOMER}/hour"
+per_ip = "100000/minute"
+
+[shops."{SHOP}"]
+id_secrets = ["env:SHOP_ID_SECRET"]
+app_proxy_secret = "env:PROXY_SECRET"
+"""
+
+
+@pytest.fixture(scope="module")
+def redis_for_replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("replicas-redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    tmp_path_factory: pytest.TempPathFactory, redis_for_replicas: RedisServer
+) -> Iterator[tuple[Server, Server]]:
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"  # one public URL for both, as behind a balancer
+    config = replica_config(issuer, redis_for_replicas.url)
+    env = {
+        "SHAPESTOKEN_SIGNING_KEYS": keys.generate("ES256").pem().decode(),
+        "PROXY_SECRET": PROXY_SECRET,
+    }
+    one = start_server(
+        tmp_path_factory.mktemp("one"), config, env=env, port=port, generate_key=False
+    )
+    other = start_server(tmp_path_factory.mktemp("other"), config, env=env, generate_key=False)
+    yield one, other
+    for server in (one, other):
+        log = server.stop()
+        assert "Traceback" not in log and SECRET not in log and "eyJ" not in log
+
+
+Response = tuple[int, dict[str, str], Any]
+
+
+def call(
+    server: Server,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """One request on a fresh connection: status, lower-case headers, the body (JSON if it is)."""
+    parts = urllib.parse.urlsplit(server.url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=dict(headers or {}))
+        response = conn.getresponse()
+        raw = response.read()
+        found = {name.lower(): value for name, value in response.getheaders()}
+    finally:
+        conn.close()
+    is_json = found.get("content-type", "").startswith("application/json")
+    return response.status, found, json.loads(raw) if is_json else raw.decode()
+
+
+def get(server: Server, path: str, headers: Mapping[str, str] | None = None) -> Response:
+    return call(server, "GET", path, headers=headers)
+
+
+def mint(server: Server, customer_id: str) -> Response:
+    body = json.dumps({"id": customer_id, "signature": sign(customer_id)}).encode()
+    return call(server, "POST", MINT, body, {"Content-Type": "application/json"})
+
+
+def me(server: Server, token: str) -> int:
+    status, _, _ = get(server, "/v1/me", {"Authorization": f"Bearer {token}"})
+    return status
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    part = token.split(".")[1]
+    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return claims
+
+
+def customers(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
+    return shapestoken("customers", *args, env=server.env)
+
+
+def wait_past(instant: float) -> None:
+    """Sleep until the wall clock's whole second is past ``instant``'s (at most a second).
+
+    ``iat`` counts whole seconds, so a token minted in the second of a block counts
+    as minted before it (the safe side); a test that wants a token after the
+    block mints it in a later second.
+    """
+    while int(time.time()) <= int(instant):
+        time.sleep(0.05)
+
+
+def redis_keys(server: RedisServer) -> dict[str, int]:
+    with server.client() as client:
+        return {key.decode(): int(client.pttl(key)) for key in client.scan_iter()}
+
+
+# -- shared limits, blocks, revocations, proofs ---------------------------------------------
+
+
+def test_the_limit_is_exact_across_both_under_concurrency(
+    replicas: tuple[Server, Server],
+) -> None:
+    def attempt(index: int) -> tuple[int, int, str | None]:
+        server = replicas[index % 2]
+        status, headers, _ = mint(server, "1001")
+        return index % 2, status, headers.get("retry-after")
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(attempt, range(100)))
+    statuses = [status for _, status, _ in results]
+    assert statuses.count(200) == PER_CUSTOMER
+    assert statuses.count(429) == 100 - PER_CUSTOMER
+    # Both replicas minted; together they never passed the one limit.
+    assert {replica for replica, status, _ in results if status == 200} == {0, 1}
+    # 30/hour: the next token in 120 s at most.
+    assert all(0 < int(after or 0) <= 120 for _, status, after in results if status == 429)
+
+
+def test_a_block_holds_on_every_replica(replicas: tuple[Server, Server]) -> None:
+    one, other = replicas
+    status, _, body = mint(one, "2002")
+    assert status == 200
+    earlier = body["access_token"]
+    assert me(other, earlier) == 200
+
+    blocked = customers(one, "block", SHOP, "2002", "--reason", "card testing")
+    assert blocked.returncode == 0, blocked.stderr
+    for server in replicas:
+        status, headers, body = mint(server, "2002")
+        assert (status, body["error"]) == (403, "customer_blocked")
+        assert me(server, earlier) == 401
+    listed = customers(other, "list")
+    assert listed.stdout.split("\t")[:2] == [SHOP, "2002"]
+    assert listed.stdout.rstrip("\n").endswith("\tcard testing")
+    assert mint(one, "2003")[0] == 200  # only that customer
+
+    since = time.time()
+    assert customers(other, "unblock", SHOP, "2002").returncode == 0
+    wait_past(since)
+    status, _, body = mint(other, "2002")
+    assert status == 200
+    for server in replicas:
+        assert me(server, body["access_token"]) == 200
+        # Issued before the block: inactive until it expires anyway.
+        assert me(server, earlier) == 401
+
+
+def test_a_revocation_holds_on_every_replica(
+    replicas: tuple[Server, Server], redis_for_replicas: RedisServer
+) -> None:
+    one, other = replicas
+    status, _, body = mint(one, "3003")
+    assert status == 200
+    token = body["access_token"]
+    kept = mint(other, "3003")[2]["access_token"]
+    claims = claims_of(token)
+
+    # What the revocation endpoint does on whichever replica receives it.
+    target = parse_state(redis_for_replicas.url)
+    assert isinstance(target, RedisURL)
+    state = RedisState.from_url(target, {}, max_token_ttl=900)
+
+    async def revoke() -> None:
+        try:
+            await state.revoke(claims["jti"], claims["exp"])
+        finally:
+            await state.aclose()
+
+    asyncio.run(revoke())
+    for server in replicas:
+        assert me(server, token) == 401
+        assert me(server, kept) == 200
+
+
+def test_an_app_proxy_request_is_accepted_once_across_replicas(
+    replicas: tuple[Server, Server],
+) -> None:
+    query = urllib.parse.urlencode(proxied_query(Clock(time.time()), customer="4004"))
+    one, other = replicas
+    status, _, _ = get(one, f"/v1/app-proxy/customer-token?{query}")
+    assert status == 200
+    status, _, body = get(other, f"/v1/app-proxy/customer-token?{query}")
+    assert (status, body["error"]) == (401, "invalid_signature")
+    assert "already used" in body["error_description"]
+
+
+def test_every_key_expires_but_the_blocks(
+    replicas: tuple[Server, Server], redis_for_replicas: RedisServer
+) -> None:
+    one, _ = replicas
+    assert customers(one, "block", SHOP, "5005", "--reason", "kept").returncode == 0
+    ttls = redis_keys(redis_for_replicas)
+    assert ttls.pop("shapestoken:blocks") == -1
+    kinds = {key.split(":")[1] for key in ttls}
+    assert kinds == {"rate", "revoked", "proof", "unblocked"}, ttls
+    assert all(key.startswith("shapestoken:") for key in ttls)
+    # Each lives at most its lifetime plus a second: a limit's TAT runs at most
+    # one period ahead (30/hour after a burst of 30: an hour), a revocation and an
+    # unblock record a token TTL (900 s), a proof 180 s.
+    longest = {"rate": 3600, "revoked": 900, "unblocked": 900, "proof": 180}
+    for key, ttl in ttls.items():
+        assert 0 < ttl <= longest[key.split(":")[1]] * 1000 + 1000, key
+    assert customers(one, "unblock", SHOP, "5005").returncode == 0
+
+
+# -- faults ---------------------------------------------------------------------------------
+
+
+def test_a_dead_redis_fails_fast_with_503_and_recovery_needs_no_restart(
+    replicas: tuple[Server, Server], redis_for_replicas: RedisServer
+) -> None:
+    token = mint(replicas[0], "6006")[2]["access_token"]
+    redis_for_replicas.stop()
+    try:
+        for server in replicas:
+            for _ in range(10):
+                started = time.monotonic()
+                status, headers, body = mint(server, "6006")
+                assert time.monotonic() - started < 1.0  # refused at once, no retries
+                assert status == 503 and headers["retry-after"] == "1"
+                assert body["error"] == "temporarily_unavailable"
+                assert "access_token" not in body
+            assert me(server, token) == 503
+            # A wrong signature is counted per address, which cannot be done now.
+            wrong = json.dumps({"id": "6006", "signature": sign("6007")}).encode()
+            status, _, body = call(
+                server, "POST", MINT, wrong, {"Content-Type": "application/json"}
+            )
+            assert (status, body["error"]) == (503, "temporarily_unavailable")
+            assert get(server, "/readyz")[0] == 503
+            assert get(server, "/healthz")[0] == 200
+            metrics = get(server, "/metrics")[2]
+            assert 'shapestoken_state_errors_total{operation="check"} 11' in metrics
+            assert 'status="500"' not in metrics
+    finally:
+        redis_for_replicas.start()  # the same port, empty
+    for server in replicas:
+        assert mint(server, "6006")[0] == 200
+        assert get(server, "/readyz")[0] == 200
+        log = server.output()
+        assert log.count("state backend unavailable") == 1
+        assert log.count("state backend is back") == 1
+
+
+def test_a_slow_redis_is_bounded_by_the_timeout(
+    replicas: tuple[Server, Server], redis_for_replicas: RedisServer
+) -> None:
+    one, _ = replicas
+    assert mint(one, "7007")[0] == 200
+    redis_for_replicas.pause(2000)
+    started = time.monotonic()
+    status, headers, body = mint(one, "7007")
+    elapsed = time.monotonic() - started
+    assert (status, body["error"], headers["retry-after"]) == (503, "temporarily_unavailable", "1")
+    assert elapsed < 1.0  # 250 ms, not the 2 s pause
+    deadline = time.monotonic() + 10
+    while mint(one, "7007")[0] != 200:
+        assert time.monotonic() < deadline, "did not recover after the pause"
+        time.sleep(0.1)
+    metrics = get(one, "/metrics")[2]
+    assert 'shapestoken_state_duration_seconds_bucket{operation="check",le="0.25"}' in metrics
+
+
+# -- memory state with several workers ----------------------------------------------------
+
+
+def run_until_logged(command: list[str], env: Mapping[str, str], log: Path, needle: str) -> str:
+    """Run a server command until both workers have logged ``needle``; return the log."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=dict(env), cwd=ROOT, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 30
+        while log.read_text().count(needle) < 2:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        time.sleep(0.5)  # nothing more is said about it
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    return log.read_text()
+
+
+def worker_env(tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
+    config = tmp_path / "shapestoken.toml"
+    config.write_text(replica_config(f"http://127.0.0.1:{port}", "memory"))
+    # A platform has the installed scripts on PATH; so does the venv's bin directory.
+    path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
+    env = server_env(config, {"PATH": path, "PROXY_SECRET": PROXY_SECRET, **extra})
+    assert shapestoken("keys", "generate", env=env).returncode == 0
+    return env
+
+
+WARNING = 'state = "memory" with 2 workers: limits and revocations are per process'
+
+
+def test_the_procfile_warns_when_its_workers_keep_memory_state(tmp_path: Path) -> None:
+    (web,) = [
+        line.split(":", 1)[1].strip()
+        for line in (ROOT / "Procfile").read_text().splitlines()
+        if line.startswith("web:")
+    ]
+    port = free_port()
+    env = worker_env(tmp_path, port, PORT=str(port), WEB_CONCURRENCY="2")
+    log = run_until_logged(["bash", "-c", f"exec {web}"], env, tmp_path / "log", WARNING)
+    assert log.count(WARNING) == 2  # once per worker
+
+
+def test_serve_with_workers_warns_when_they_keep_memory_state(tmp_path: Path) -> None:
+    port = free_port()
+    env = worker_env(tmp_path, port)
+    env.pop("WEB_CONCURRENCY", None)
+    command = [sys.executable, "-m", "service", "serve", "--workers", "2", "--port", str(port)]
+    log = run_until_logged(command, env, tmp_path / "log", WARNING)
+    assert log.count(WARNING) == 2
