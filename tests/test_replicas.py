@@ -2,7 +2,8 @@
 
 Replicas share an issuer, signing keys and a Redis, as they would behind a
 load balancer. The tests prove that a limit is exact across both under
-concurrency, that blocks, revocations and one-time proofs hold everywhere,
+concurrency, that blocks, revocations (``/oauth/revoke`` on one, introspection
+and ``/v1/me`` on the other) and one-time proofs hold everywhere,
 that every key expires, and that a dead or slow Redis fails closed (503, never
 a 500 or an unchecked token) and recovers without a restart. The fault tests
 stop and pause this module's Redis, so they come last.
@@ -10,8 +11,8 @@ stop and pause this module's Redis, so they come last.
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import hashlib
 import http.client
 import json
 import os
@@ -27,8 +28,6 @@ from typing import Any
 import pytest
 
 from service import keys
-from service.config.state import RedisURL, parse_state
-from service.state.redis import RedisState
 from tests.conftest import SECRET, Clock, sign
 from tests.redis_server import RedisServer
 from tests.servers import ROOT, Server, free_port, server_env, shapestoken, start_server
@@ -39,6 +38,11 @@ pytestmark = pytest.mark.e2e
 SHOP = "acme.myshopify.com"
 MINT = f"/v1/shops/{SHOP}/customer-token"
 PER_CUSTOMER = 30  # per hour: no event is replenished within a test
+PER_CLIENT = 8
+#: A confidential client trusted with introspection and revocation (an API).
+API_CLIENT, API_SECRET = "fraud-api", "f" * 43
+#: A client whose token requests test the per-client limit.
+LIMITED_CLIENT, LIMITED_SECRET = "crm-sync", "c" * 43
 
 
 def replica_config(issuer: str, state: str) -> str:
@@ -49,11 +53,21 @@ state = "{state}"
 
 [rate_limits]
 per_customer = "{PER_CUSTOMER}/hour"
+per_client = "{PER_CLIENT}/hour"
 per_ip = "100000/minute"
 
 [shops."{SHOP}"]
 id_secrets = ["env:SHOP_ID_SECRET"]
 app_proxy_secret = "env:PROXY_SECRET"
+
+[clients."{API_CLIENT}"]
+secret_hashes = ["sha256:{hashlib.sha256(API_SECRET.encode()).hexdigest()}"]
+scopes = ["profiles:read"]
+introspect = true
+
+[clients."{LIMITED_CLIENT}"]
+secret_hashes = ["sha256:{hashlib.sha256(LIMITED_SECRET.encode()).hexdigest()}"]
+scopes = ["profiles:read"]
 """
 
 
@@ -123,10 +137,21 @@ def me(server: Server, token: str) -> int:
     return status
 
 
-def claims_of(token: str) -> dict[str, Any]:
-    part = token.split(".")[1]
-    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    return claims
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    pair = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {pair}", "Content-Type": "application/x-www-form-urlencoded"}
+
+
+def oauth(server: Server, path: str, client: tuple[str, str], **params: str) -> Response:
+    body = urllib.parse.urlencode(params).encode()
+    return call(server, "POST", path, body, basic(*client))
+
+
+def introspect(server: Server, token: str) -> bool:
+    status, _, answer = oauth(server, "/oauth/introspect", (API_CLIENT, API_SECRET), token=token)
+    assert status == 200, answer
+    active: bool = answer["active"]
+    return active
 
 
 def customers(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
@@ -200,31 +225,54 @@ def test_a_block_holds_on_every_replica(replicas: tuple[Server, Server]) -> None
         assert me(server, earlier) == 401
 
 
-def test_a_revocation_holds_on_every_replica(
-    replicas: tuple[Server, Server], redis_for_replicas: RedisServer
+def test_a_revocation_on_one_replica_holds_on_the_other(replicas: tuple[Server, Server]) -> None:
+    one, other = replicas
+    customer_token = mint(one, "3003")[2]["access_token"]
+    kept = mint(other, "3003")[2]["access_token"]
+    status, _, body = oauth(
+        other, "/oauth/token", (API_CLIENT, API_SECRET), grant_type="client_credentials"
+    )
+    assert status == 200, body
+    client_token = body["access_token"]
+    assert introspect(other, customer_token) and introspect(one, client_token)
+
+    # RFC 7009: the API ends a customer's session on one replica, its own token on the other.
+    revoked = oauth(one, "/oauth/revoke", (API_CLIENT, API_SECRET), token=customer_token)
+    assert revoked[:1] == (200,) and revoked[2] == ""
+    assert oauth(other, "/oauth/revoke", (API_CLIENT, API_SECRET), token=client_token)[0] == 200
+    for server in replicas:
+        assert not introspect(server, customer_token)
+        assert not introspect(server, client_token)
+        assert me(server, customer_token) == 401
+        # Another token of the same customer is untouched.
+        assert introspect(server, kept) and me(server, kept) == 200
+
+
+def test_a_block_makes_earlier_tokens_inactive_at_introspection_everywhere(
+    replicas: tuple[Server, Server],
 ) -> None:
     one, other = replicas
-    status, _, body = mint(one, "3003")
-    assert status == 200
-    token = body["access_token"]
-    kept = mint(other, "3003")[2]["access_token"]
-    claims = claims_of(token)
-
-    # What the revocation endpoint does on whichever replica receives it.
-    target = parse_state(redis_for_replicas.url)
-    assert isinstance(target, RedisURL)
-    state = RedisState.from_url(target, {}, max_token_ttl=900)
-
-    async def revoke() -> None:
-        try:
-            await state.revoke(claims["jti"], claims["exp"])
-        finally:
-            await state.aclose()
-
-    asyncio.run(revoke())
+    token = mint(one, "3004")[2]["access_token"]
+    assert introspect(other, token)
+    assert customers(other, "block", SHOP, "3004").returncode == 0
     for server in replicas:
-        assert me(server, token) == 401
-        assert me(server, kept) == 200
+        assert not introspect(server, token)
+    assert customers(one, "unblock", SHOP, "3004").returncode == 0
+    assert not introspect(other, token)  # issued before the block
+
+
+def test_the_per_client_limit_is_exact_across_both(replicas: tuple[Server, Server]) -> None:
+    def attempt(index: int) -> int:
+        return oauth(
+            replicas[index % 2],
+            "/oauth/token",
+            (LIMITED_CLIENT, LIMITED_SECRET),
+            grant_type="client_credentials",
+        )[0]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(attempt, range(20)))
+    assert (statuses.count(200), statuses.count(429)) == (PER_CLIENT, 20 - PER_CLIENT)
 
 
 def test_an_app_proxy_request_is_accepted_once_across_replicas(
@@ -250,9 +298,10 @@ def test_every_key_expires_but_the_blocks(
     assert kinds == {"rate", "revoked", "proof", "unblocked"}, ttls
     assert all(key.startswith("shapestoken:") for key in ttls)
     # Each lives at most its lifetime plus a second: a limit's TAT runs at most
-    # one period ahead (30/hour after a burst of 30: an hour), a revocation and an
-    # unblock record a token TTL (900 s), a proof 180 s.
-    longest = {"rate": 3600, "revoked": 900, "unblocked": 900, "proof": 180}
+    # one period ahead (30/hour after a burst of 30: an hour); a revocation, until
+    # its token's exp; an unblock record, the longest token TTL (a client's 3600 s
+    # here); a proof, 180 s.
+    longest = {"rate": 3600, "revoked": 3600, "unblocked": 3600, "proof": 180}
     for key, ttl in ttls.items():
         assert 0 < ttl <= longest[key.split(":")[1]] * 1000 + 1000, key
     assert customers(one, "unblock", SHOP, "5005").returncode == 0
@@ -282,10 +331,23 @@ def test_a_dead_redis_fails_fast_with_503_and_recovery_needs_no_restart(
                 server, "POST", MINT, wrong, {"Content-Type": "application/json"}
             )
             assert (status, body["error"]) == (503, "temporarily_unavailable")
+            # The OAuth endpoints fail closed too: no token, no word on a token's state.
+            for path, params in (
+                ("/oauth/token", {"grant_type": "client_credentials"}),
+                ("/oauth/introspect", {"token": token}),
+                ("/oauth/revoke", {"token": token}),
+            ):
+                status, headers, body = oauth(server, path, (API_CLIENT, API_SECRET), **params)
+                assert status == 503 and headers["retry-after"] == "1", path
+                assert body["error"] == "temporarily_unavailable", path
             assert get(server, "/readyz")[0] == 503
             assert get(server, "/healthz")[0] == 200
             metrics = get(server, "/metrics")[2]
-            assert 'shapestoken_state_errors_total{operation="check"} 11' in metrics
+            # Ten mints, the wrong signature, the token request; /v1/me and the
+            # introspection; the revocation.
+            assert 'shapestoken_state_errors_total{operation="check"} 12' in metrics
+            assert 'shapestoken_state_errors_total{operation="token_active"} 2' in metrics
+            assert 'shapestoken_state_errors_total{operation="revoke"} 1' in metrics
             assert 'status="500"' not in metrics
     finally:
         redis_for_replicas.start()  # the same port, empty
