@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from service import keys
+from service.state.monitor import SETTLE
 from tests.conftest import SECRET, Clock, sign
 from tests.redis_server import RedisServer
 from tests.servers import ROOT, Server, free_port, server_env, shapestoken, start_server
@@ -354,6 +355,14 @@ def test_a_dead_redis_fails_fast_with_503_and_recovery_needs_no_restart(
     for server in replicas:
         assert mint(server, "6006")[0] == 200
         assert get(server, "/readyz")[0] == 200
+    # The outage is over once the backend has answered for SETTLE seconds.
+    deadline = time.monotonic() + SETTLE + 10
+    while not all("state backend is back" in server.output() for server in replicas):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+        for server in replicas:
+            assert get(server, "/readyz")[0] == 200
+    for server in replicas:
         log = server.output()
         assert log.count("state backend unavailable") == 1
         assert log.count("state backend is back") == 1

@@ -19,6 +19,7 @@ from service.config.limits import Rate
 from service.errors import RateLimited, StateUnavailable
 from service.state import Checks
 from service.state.memory import MemoryState
+from service.state.monitor import SETTLE
 from service.state.redis import RedisState
 from tests.conftest import Clock, LogRecords, Run
 from tests.redis_server import RedisServer
@@ -268,7 +269,7 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
 def test_a_dead_redis_fails_closed_logs_once_and_recovery_needs_no_restart(
     own_redis: RedisServer, clock: Clock, run: Run, log_records: LogRecords
 ) -> None:
-    state = redis_state(own_redis.url, clock)
+    state = redis_state(own_redis.url, clock, monotonic=clock)
     checks = Checks(limits=(("per_customer", "acme/42"),), customer=("acme", "42"))
     run(state.check(checks))
     own_redis.stop()
@@ -292,9 +293,12 @@ def test_a_dead_redis_fails_closed_logs_once_and_recovery_needs_no_restart(
 
     own_redis.restart()  # same port, empty: no data, no scripts
     run(state.check(checks))  # the same object, reconnected
+    assert len(log_records.records) == 1  # answering again, but only just
+    clock.advance(SETTLE)
     run(state.ping())
     (_, up) = log_records.records
     assert up.levelno == logging.WARNING and up.getMessage() == "state backend is back"
+    assert log_records.fields(1)["failed_calls"] == 22
 
     text = "\n".join(state.monitor.errors.render() + state.monitor.durations.render())
     assert 'shapestoken_state_errors_total{operation="check"} 20' in text
@@ -306,7 +310,7 @@ def test_a_dead_redis_fails_closed_logs_once_and_recovery_needs_no_restart(
 def test_a_slow_redis_is_cut_off_by_the_deadline(
     own_redis: RedisServer, clock: Clock, run: Run, log_records: LogRecords
 ) -> None:
-    state = redis_state(own_redis.url, clock)
+    state = redis_state(own_redis.url, clock, monotonic=clock)
     run(state.hit("per_ip", "a"))
     own_redis.pause(1500)
     # Were the call not bounded it would wait out the pause and succeed.
@@ -322,6 +326,8 @@ def test_a_slow_redis_is_cut_off_by_the_deadline(
         except StateUnavailable:
             assert time.monotonic() < deadline
             time.sleep(0.1)
+    clock.advance(SETTLE)
+    run(state.hit("per_ip", "c"))
     assert log_records.messages[-1] == "state backend is back"
     run(state.aclose())
 

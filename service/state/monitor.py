@@ -5,7 +5,10 @@ timeout, an error reply) becomes :class:`~service.errors.StateUnavailable`, so
 an endpoint answers 503 ``temporarily_unavailable`` with ``Retry-After: 1`` and
 never mints a token that skipped a check. The log says so once when an outage
 starts and once when it ends, however many requests fail in between, and
-``/metrics`` counts the errors and the time each operation spends.
+``/metrics`` counts the errors and the time each operation spends. An outage
+ends only after :data:`SETTLE` seconds without a failure, so a backend that
+fails now and then (a timeout under load) makes one pair of lines, not one
+per failed request.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ T = TypeVar("T")
 #: Upper bounds (seconds) of the backend latency histogram: a healthy call takes
 #: well under a millisecond, the deadline is a quarter of a second.
 BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
+#: Seconds without a failure before an outage counts as over.
+SETTLE = 5.0
 
 
 class BackendMonitor:
@@ -43,6 +48,8 @@ class BackendMonitor:
         self._monotonic = monotonic
         #: When the current outage started (monotonic), or None while the backend answers.
         self.down_since: float | None = None
+        self._last_failure = 0.0
+        self._failures = 0
         self.errors = LabelledCounter(
             "shapestoken_state_errors_total",
             "Calls to the state backend that failed (answered 503).",
@@ -72,9 +79,12 @@ class BackendMonitor:
         return result
 
     def _failed(self, exc: BaseException) -> None:
+        self._last_failure = self._monotonic()
+        self._failures += 1
         if self.down_since is not None:
             return  # already said; one line per outage, not per request
-        self.down_since = self._monotonic()
+        self.down_since = self._last_failure
+        self._failures = 1
         log.error(
             "state backend unavailable: answering 503 until it returns",
             extra={"fields": {"backend": self.backend, "error": describe(exc)}},
@@ -82,12 +92,16 @@ class BackendMonitor:
 
     def _recovered(self) -> None:
         assert self.down_since is not None
-        seconds = self._monotonic() - self.down_since
+        if self._monotonic() - self._last_failure < SETTLE:
+            return  # it answers again, but failed moments ago: the outage may go on
+        fields = {
+            "backend": self.backend,
+            # From the first failed call to the last.
+            "outage_seconds": round(self._last_failure - self.down_since, 1),
+            "failed_calls": self._failures,
+        }
         self.down_since = None
-        log.warning(
-            "state backend is back",
-            extra={"fields": {"backend": self.backend, "outage_seconds": round(seconds, 1)}},
-        )
+        log.warning("state backend is back", extra={"fields": fields})
 
 
 def describe(exc: BaseException) -> str:

@@ -30,6 +30,7 @@ a property test hold the Redis limiter to :func:`service.state.gcra.step`.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
@@ -90,6 +91,7 @@ class RedisState(State):
         prefix: str = PREFIX,
         name: str = "redis",
         timeout: float = TIMEOUT,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(rates)
         self._client = client
@@ -97,7 +99,9 @@ class RedisState(State):
         self._now = now
         self._prefix = prefix
         self._blocks_key = f"{prefix}blocks"
-        self.monitor = BackendMonitor(name, timeout=timeout, errors=(RedisError,))
+        self.monitor = BackendMonitor(
+            name, timeout=timeout, errors=(RedisError,), monotonic=monotonic
+        )
 
     @classmethod
     def from_url(
