@@ -157,10 +157,7 @@ def test_bytes_per_tracked_key(redis_server: RedisServer, clock: Clock, run: Run
 def test_the_readme_sizing_commands_work_as_pasted(
     redis_server: RedisServer, clock: Clock, run: Run
 ) -> None:
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("To see it on your own Redis:") :]
-    start = section.index("```sh\n") + len("```sh\n")
-    script = section[start : section.index("\n```", start)]
+    script = readme_block("To see it on your own Redis:")
     with redis_server.client() as client:
         client.select(2)
         client.flushdb()
@@ -177,6 +174,38 @@ def test_the_readme_sizing_commands_work_as_pasted(
     keys, per_key = re.fullmatch(r"(\d+) keys, (\d+) bytes per key", first).groups()  # type: ignore[union-attr]
     assert int(keys) == 5 and 0 < int(per_key) <= 200
     assert "db2:keys=5,expires=5" in "\n".join(rest)
+
+
+def readme_block(after: str) -> str:
+    """The first ``sh`` block of the README after the text ``after``."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index(after) :]
+    start = section.index("```sh\n") + len("```sh\n")
+    return section[start : section.index("\n```", start)]
+
+
+def test_the_readme_acl_user_can_do_everything_the_service_does(
+    redis_server: RedisServer, clock: Clock, run: Run
+) -> None:
+    shim = f'redis-cli() {{ command redis-cli -p {redis_server.port} "$@"; }}\n'
+    script = readme_block("With Redis ACLs, the service needs a user")
+    subprocess.run(["bash", "-c", shim + script], capture_output=True, timeout=60, check=True)
+    url = f"redis://shapestoken:a-long-random-password@127.0.0.1:{redis_server.port}/3"
+    state = redis_state(url, clock, prefix="shapestoken:", now=None)
+    run(state.ping())
+    run(state.check(Checks(limits=(("per_ip", "a"),), customer=("s", "1"), first_use=("p", 9))))
+    run(state.revoke("jti", int(clock()) + 60))
+    assert not run(state.token_active("jti", issued_at=0, customer=("s", "1")))
+    run(state.block("s", "2", "why"))
+    assert [block.customer_id for block in run(state.blocks())] == ["2"]
+    assert run(state.unblock("s", "2"))
+    run(state.aclose())
+    # Nothing outside its prefix.
+    other = redis_state(url, clock, prefix="other:", now=None)
+    with pytest.raises(StateUnavailable) as refused:
+        run(other.hit("per_ip", "a"))
+    assert "NoPermission" in type(refused.value.__cause__).__name__
+    run(other.aclose())
 
 
 # -- one round trip, and the script cache ------------------------------------------------
