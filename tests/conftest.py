@@ -37,6 +37,15 @@ ORIGIN = "https://www.acme.com"
 SECRET = "s" * 40
 OLD_SECRET = "o" * 40
 AUDIENCE = "https://api.acme.example"
+ADMIN_PASSWORD = "correct horse battery staple"
+
+
+@functools.cache
+def admin_password_hash() -> str:
+    """An Argon2id hash of ADMIN_PASSWORD at OWASP's minimum cost (fast enough for tests)."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1).hash(ADMIN_PASSWORD)
 
 
 class Clock:

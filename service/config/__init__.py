@@ -23,6 +23,8 @@ from service.config.clients import ClientConfig, parse_clients
 from service.config.limits import Rate, RateLimits, parse_rate_limits
 from service.config.shops import ShopConfig, check_guest_clients, parse_shops, token_ttl
 from service.config.state import RedisURL, parse_state
+from service.config.store import KEYS as STORE_KEYS
+from service.config.store import StoreConfig, parse_store
 from service.errors import ConfigError
 from service.secret import Secret
 
@@ -36,6 +38,7 @@ __all__ = [
     "RedisURL",
     "Settings",
     "ShopConfig",
+    "StoreConfig",
     "config_path",
     "load_settings",
     "parse_settings",
@@ -58,6 +61,7 @@ _TOP_KEYS = {
     "rate_limits",
     "shops",
     "clients",
+    *STORE_KEYS,
 }
 
 
@@ -74,6 +78,8 @@ class Settings:
     state: str | RedisURL = "memory"
     log_format: str = "text"
     rate_limits: RateLimits = field(default_factory=RateLimits)
+    #: API tokens and the dashboard: database, api_scopes, admin_password_hash, session_secret.
+    store: StoreConfig = field(default_factory=StoreConfig)
     development: bool = False
     source: str = "<defaults>"
     clients: Mapping[str, ClientConfig] = field(default_factory=dict)
@@ -106,6 +112,7 @@ class Settings:
             f"rate limits:  {limits.per_customer} per customer, {limits.per_client} per client, "
             f"{limits.per_ip} per IP, {limits.max_entries} keys tracked",
         ]
+        lines += self.store.summary()
         for shop in self.shops.values():
             lines += shop.summary()
         for client in self.clients.values():
@@ -169,6 +176,7 @@ def parse_settings(
         state=parse_state(raw.get("state", "memory")),
         log_format=values.choice(raw.get("log_format", "text"), ("text", "json"), "log_format"),
         rate_limits=parse_rate_limits(raw.get("rate_limits", {})),
+        store=parse_store(raw, base_dir=base_dir),
         source=source,
         clients=clients,
     )

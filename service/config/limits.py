@@ -46,6 +46,8 @@ class RateLimits:
     per_client: Rate = Rate(60, 60)
     #: Requests per client address.
     per_ip: Rate = Rate(120, 60)
+    #: Dashboard sign-in attempts per client address (DESIGN fixes it; not a config key).
+    admin_login: Rate = Rate(10, 60)
     #: Keys tracked per limiter in memory; memory stays bounded by this, not by traffic.
     max_entries: int = 100_000
 
@@ -55,6 +57,7 @@ class RateLimits:
             "per_customer": self.per_customer,
             "per_client": self.per_client,
             "per_ip": self.per_ip,
+            "admin_login": self.admin_login,
         }
 
 
