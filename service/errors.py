@@ -143,3 +143,21 @@ class StateUnavailable(ServiceUnavailable):
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the key or variable."""
+
+
+class StoreUnavailable(ServiceUnavailable):
+    """The SQL store cannot answer: fail closed (a token is never active by default)."""
+
+    description = "The token store cannot answer right now; retry in a second."
+
+    def __init__(self, cause: str = "") -> None:
+        super().__init__(headers={"Retry-After": "1"})
+        #: For the operator's log only: the driver's own words, never the statement
+        #: or its parameters (which hold token hashes).
+        self.cause = cause
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> StoreUnavailable:
+        orig = getattr(exc, "orig", None) or exc
+        text = str(orig).strip().splitlines()[0][:200] if str(orig).strip() else ""
+        return cls(f"{type(orig).__name__}: {text}" if text else type(orig).__name__)

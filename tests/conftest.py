@@ -22,6 +22,8 @@ from service.web.app import create_app
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext
 
+    from service.config.store import DatabaseURL
+    from tests.databases import Postgres
     from tests.redis_server import RedisServer
     from tests.storefront import PageErrors, Traffic
 
@@ -186,6 +188,36 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
+
+
+# -- databases (tests/databases.py): SQLite files and real PostgreSQL databases -------------
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """The test PostgreSQL server; every database made on it is dropped at the end."""
+    from tests.databases import DEFAULT_PG, PG_ENV, Postgres
+
+    server = Postgres(os.environ.get(PG_ENV) or DEFAULT_PG)
+    server.check()
+    yield server
+    server.drop_all()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> DatabaseURL:
+    """An empty database of each kind, made for this test."""
+    from tests.databases import sqlite_database
+
+    if request.param == "sqlite":
+        return sqlite_database(tmp_path)
+    server: Postgres = request.getfixturevalue("postgres")
+    return server.url(server.create())
 
 
 # -- real-browser tests (tests/test_browser*.py); Playwright is imported only by them ------
