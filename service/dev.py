@@ -1,6 +1,7 @@
 """The embedded development default: a demo shop that works with no config.
 
-Everything it needs (an id secret and an ES256 key) is created once under
+Everything it needs (an id secret, an ES256 key, an SQLite database for API
+tokens, the dashboard's password and session secret) is created once under
 ``./.shapestoken/`` with mode 0600 and reused on the next start, so tokens and
 signatures survive restarts. It only ever binds a loopback address.
 """
@@ -13,8 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from service import keys
-from service.config import ClientConfig, Settings, ShopConfig
+from service.config import ClientConfig, Settings, ShopConfig, StoreConfig
 from service.config.shops import check_guest_clients
+from service.config.store import database_url
 from service.secret import Secret
 from service.signatures import CustomerSigner
 
@@ -24,6 +26,8 @@ DEMO_CUSTOMER = "1001"
 #: The demo shop's public client: guests get its anonymous (implicit) tokens.
 DEMO_GUEST_CLIENT = "storefront-web"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+DEV_SCOPES = ("profiles:read", "profiles:write", "orders:read")
+ADMIN_PASSWORD_FILE = "admin-password"
 
 
 def development_settings(port: int, *, state_dir: Path = STATE_DIR) -> Settings:
@@ -60,12 +64,29 @@ def development_settings(port: int, *, state_dir: Path = STATE_DIR) -> Settings:
         shops=shops,
         clients=clients,
         signing_key_dir=key_dir,
+        store=_development_store(state_dir),
         development=True,
         source=f"embedded development default ({state_dir}/)",
     )
 
 
-def banner(settings: Settings) -> list[str]:
+def _development_store(state_dir: Path) -> StoreConfig:
+    """API tokens in ./.shapestoken/shapestoken.db and a dashboard that signs in at once."""
+    from argon2 import PasswordHasher
+
+    password = _read_or_create(state_dir / ADMIN_PASSWORD_FILE, lambda: secrets.token_urlsafe(16))
+    session_secret = _read_or_create(
+        state_dir / "session-secret", lambda: secrets.token_urlsafe(32)
+    )
+    return StoreConfig(
+        database=database_url("sqlite:///shapestoken.db", state_dir),
+        api_scopes=DEV_SCOPES,
+        admin_password_hash=Secret(PasswordHasher().hash(password)),
+        session_secret=Secret(session_secret),
+    )
+
+
+def banner(settings: Settings, *, state_dir: Path = STATE_DIR) -> list[str]:
     """The loud start-up lines: what this is, and a curl that works as pasted."""
     shop = settings.shops[DEMO_SHOP]
     signature = CustomerSigner(shop.id_secrets).sign(DEMO_CUSTOMER)
@@ -79,8 +100,14 @@ def banner(settings: Settings) -> list[str]:
         f"  curl -s -X POST {url} -H 'Content-Type: application/json' "
         f'-d \'{{"id": "{DEMO_CUSTOMER}", "signature": "{signature}"}}\'',
         f"Demo storefront: {settings.issuer}/demo",
+        f"Admin dashboard: {settings.issuer}/admin  password: {_admin_password(state_dir)} "
+        f"(in {state_dir}/{ADMIN_PASSWORD_FILE})",
         rule,
     ]
+
+
+def _admin_password(state_dir: Path) -> str:
+    return (state_dir / ADMIN_PASSWORD_FILE).read_text(encoding="utf-8").strip()
 
 
 def _read_or_create(path: Path, make: Callable[[], str]) -> str:

@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from service import keys
 from service.config import KEYS_ENV, RedisURL, Settings
@@ -25,6 +26,10 @@ from service.state import State
 from service.state.memory import MemoryState
 from service.tokens import TokenIssuer, TokenVerifier
 
+if TYPE_CHECKING:
+    from service.store.apitokens import ApiTokenStore
+    from service.store.sessions import AdminSessions
+
 
 @dataclass
 class Services:
@@ -37,8 +42,19 @@ class Services:
     oauth: OAuthServer
     metrics: Metrics
     now: Callable[[], float] = time.time
-    #: Admin-made ``stk_`` API tokens; ``None`` without a database (they are then inactive).
+    #: What introspection asks about ``stk_`` API tokens; ``None`` without a database
+    #: (they are then inactive).
     api_tokens: TokenLookup | None = None
+    #: The SQL store of API tokens (create, list, revoke); ``None`` without a ``database``.
+    token_store: ApiTokenStore | None = None
+    #: Dashboard sessions; None unless ``admin_password_hash`` is set.
+    admin_sessions: AdminSessions | None = None
+
+    async def aclose(self) -> None:
+        """Release the state backend's and the database's connections."""
+        await self.state.aclose()
+        if self.token_store is not None:
+            await self.token_store.aclose()
 
 
 def load_keyring(settings: Settings, *, now: Callable[[], float] = time.time) -> keys.KeyRing:
@@ -88,6 +104,40 @@ def build_state(
     )
 
 
+def prepare_database(settings: Settings) -> None:
+    """At start-up: development mode migrates; otherwise a schema behind the code is refused."""
+    if settings.store.database is not None:
+        from service.store.db import prepare
+
+        prepare(settings.store.database, migrate=settings.development)
+
+
+def build_store(
+    settings: Settings,
+    *,
+    now: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> tuple[ApiTokenStore | None, AdminSessions | None]:
+    """The API-token store and the dashboard sessions, on one engine (lazy connections)."""
+    database = settings.store.database
+    if database is None:
+        return None, None
+    from service.store.apitokens import ApiTokenStore
+    from service.store.db import create_engine
+    from service.store.sessions import AdminSessions
+
+    engine = create_engine(database)
+    tokens = ApiTokenStore(
+        engine,
+        issuer=settings.issuer,
+        scopes=settings.store.api_scopes,
+        now=now,
+        monotonic=monotonic,
+    )
+    sessions = AdminSessions(engine, now=now) if settings.store.admin_enabled else None
+    return tokens, sessions
+
+
 def build_services(
     settings: Settings,
     *,
@@ -116,6 +166,7 @@ def build_services(
         {},
         lambda: len(keyring.published()),
     )
+    token_store, admin_sessions = build_store(settings, now=now, monotonic=monotonic)
     return Services(
         settings=settings,
         keyring=keyring,
@@ -135,6 +186,8 @@ def build_services(
         metrics=metrics,
         now=now,
         api_tokens=api_tokens,
+        token_store=token_store,
+        admin_sessions=admin_sessions,
     )
 
 

@@ -105,6 +105,10 @@ def test_check_config_reports_errors(
         ["customers", "block", "demo.myshopify.com", "1001"],
         ["customers", "unblock", "demo.myshopify.com", "1001"],
         ["customers", "list"],
+        ["tokens", "create", "--name", "crm", "--scope", "profiles:read"],
+        ["tokens", "list"],
+        ["tokens", "revoke", "abcdefghjkmn"],
+        ["db", "upgrade"],
     ],
 )
 def test_commands_refuse_to_run_without_a_config_and_write_nothing(

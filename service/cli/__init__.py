@@ -11,13 +11,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from service.cli import check, clients, customers, keys, serve, sign
+from service.cli import admin, check, clients, customers, db, keys, serve, sign, tokens
 from service.cli.base import EXIT_CONFIG
 from service.config import CONFIG_ENV
-from service.errors import ConfigError
+from service.errors import ConfigError, StoreUnavailable
 
 #: Modules whose ``register(commands)`` adds subcommands, in help order.
-COMMANDS = (serve, keys, sign, check, clients, customers)
+COMMANDS = (serve, keys, sign, check, clients, customers, tokens, db, admin)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,6 +28,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"shapestoken: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except StoreUnavailable as exc:
+        print(f"shapestoken: cannot reach the database: {exc.cause}", file=sys.stderr)
+        return 1
     return result
 
 

@@ -28,6 +28,7 @@ def register(commands: Commands) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from service.services import prepare_database
     from service.web.app import create_app, settle_heap
 
     path = config_path()
@@ -39,12 +40,17 @@ def run(args: argparse.Namespace) -> int:
         settings = development_settings(args.port)
     logs.configure(settings.log_format)
     if settings.development:
-        from service.dev import LOOPBACK, banner
+        from service.dev import LOOPBACK
 
         if args.host not in LOOPBACK:
             raise ConfigError("development mode binds a loopback address only; add a config")
         if args.workers != 1:
             raise ConfigError("development mode runs one worker; add a config for more")
+    # Before the banner: a database behind its migrations stops here, naming the command.
+    prepare_database(settings)
+    if settings.development:
+        from service.dev import banner
+
         for line in banner(settings):
             logs.log.warning(line)
     options: dict[str, Any] = {

@@ -26,7 +26,12 @@ from service.errors import (
     ServiceUnavailable,
 )
 from service.logs import log
-from service.services import Services, build_services, warn_if_state_per_process
+from service.services import (
+    Services,
+    build_services,
+    prepare_database,
+    warn_if_state_per_process,
+)
 from service.web.customer import CustomerEndpoints
 from service.web.http import error_response
 from service.web.middleware import RequestLog, StaticHeaders
@@ -100,7 +105,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        await services.state.aclose()
+        await services.aclose()
 
     app = Starlette(
         routes=routes,
@@ -140,6 +145,7 @@ def app_from_environment() -> Starlette:
         settings = load_settings(require_config_path())
         logs.configure(settings.log_format)
         warn_if_state_per_process(settings)
+        prepare_database(settings)
         app = create_app(settings)
     except ConfigError as exc:
         print(f"shapestoken: {exc}", file=sys.stderr)

@@ -1,0 +1,153 @@
+"""``shapestoken tokens create|list|revoke``: API tokens from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
+
+from service.apitokens import ApiToken, TokenInputError, is_id, parse_duration, utc
+from service.cli.base import Commands, configured_settings
+from service.clock import iso8601
+from service.config import Settings
+from service.errors import ConfigError
+
+if TYPE_CHECKING:  # SQLAlchemy is imported only when a command runs, not for --help
+    from service.store.apitokens import ApiTokenStore
+
+T = TypeVar("T")
+COLUMNS = ("ID", "NAME", "SCOPES", "CREATED", "EXPIRES", "LAST USED", "STATUS")
+
+
+def register(commands: Commands) -> None:
+    tokens = commands.add_parser("tokens", help="API tokens for integrations")
+    actions = tokens.add_subparsers(required=True, metavar="ACTION")
+    create = actions.add_parser(
+        "create", help="make a token: the token alone on stdout, its id on stderr"
+    )
+    create.add_argument("--name", required=True, help="what uses it, e.g. crm-sync")
+    create.add_argument(
+        "--scope", action="append", required=True, help="one of api_scopes; repeat for more"
+    )
+    create.add_argument("--expires", help="lifetime, e.g. 12h, 90d, 6w, 1y (default: never)")
+    create.set_defaults(handler=create_token)
+    listing = actions.add_parser("list", help="active tokens (--all: revoked and expired too)")
+    listing.add_argument("--all", action="store_true", help="include revoked and expired tokens")
+    listing.set_defaults(handler=list_tokens)
+    revoke = actions.add_parser("revoke", help="revoke a token by id, at once")
+    revoke.add_argument("id", help="the token's id, from `tokens list`")
+    revoke.set_defaults(handler=revoke_token)
+
+
+def create_token(args: argparse.Namespace) -> int:
+    try:
+        expires_in = None if args.expires is None else parse_duration(args.expires)
+        record, token = _run(
+            lambda store: store.create(
+                name=args.name, scopes=args.scope, expires_in=expires_in, created_by=_who()
+            )
+        )
+    except TokenInputError as exc:
+        raise ConfigError(f"--{exc.field}: {exc.message}") from None
+    expires = "never" if record.expires_at is None else _time(record.expires_at)
+    print(
+        f"created API token {record.id} ({record.name}; {' '.join(record.scopes)}; "
+        f"expires {expires}). It is shown once: store it now.",
+        file=sys.stderr,
+    )
+    print(token)
+    return 0
+
+
+def list_tokens(args: argparse.Namespace) -> int:
+    records = _run(lambda store: store.list(include_inactive=args.all))
+    now = utc(time.time())
+    rows = [COLUMNS, *(_columns(record, now) for record in records)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    return 0
+
+
+def revoke_token(args: argparse.Namespace) -> int:
+    if not is_id(args.id):
+        raise ConfigError(f"id: {args.id[:40]!r} is not a token id (see `shapestoken tokens list`)")
+
+    async def revoke(store: ApiTokenStore) -> tuple[ApiToken, bool]:
+        before = await store.get(args.id)
+        if before is None:
+            raise ConfigError(f"id: no token {args.id}")
+        if before.revoked_at is not None:
+            return before, False
+        after = await store.revoke(args.id)
+        assert after is not None
+        return after, True
+
+    record, changed = _run(revoke)
+    assert record.revoked_at is not None
+    when = _time(record.revoked_at)
+    if changed:
+        print(f"revoked token {record.id} ({record.name}) at {when}")
+    else:
+        print(f"token {record.id} ({record.name}) was already revoked at {when}")
+    return 0
+
+
+def _columns(record: ApiToken, now: datetime) -> tuple[str, ...]:
+    return (
+        record.id,
+        record.name,
+        " ".join(record.scopes),
+        _time(record.created_at),
+        "never" if record.expires_at is None else _time(record.expires_at),
+        "never" if record.last_used_at is None else _time(record.last_used_at),
+        record.status(now),
+    )
+
+
+def _time(value: datetime) -> str:
+    return iso8601(value.timestamp())
+
+
+def _who() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name in a bare container
+        return "cli"
+
+
+def _run(action: Callable[[ApiTokenStore], Awaitable[T]]) -> T:
+    settings = configured_settings()
+
+    async def run() -> T:
+        async with _store(settings) as store:
+            return await action(store)
+
+    return asyncio.run(run())
+
+
+@contextlib.asynccontextmanager
+async def _store(settings: Settings) -> AsyncIterator[ApiTokenStore]:
+    database = settings.store.database
+    if database is None:
+        raise ConfigError(
+            "database: not configured; API tokens live in a database "
+            '(database = "sqlite:///var/shapestoken.db" and api_scopes = [...])'
+        )
+    from service.store import db
+    from service.store.apitokens import ApiTokenStore
+
+    engine = db.create_engine(database)
+    try:
+        await db.check_current(engine)
+        yield ApiTokenStore(engine, issuer=settings.issuer, scopes=settings.store.api_scopes)
+    finally:
+        await engine.dispose()
