@@ -24,6 +24,15 @@ def test_the_wheel_carries_the_browser_assets(tmp_path: Path) -> None:
         # The Redis state's scripts, read with importlib.resources.
         "service/state/lua/clock.lua",
         "service/state/lua/check.lua",
+        # `shapestoken db upgrade` from an installed wheel, and the dashboard's pages.
+        "service/store/migrations/env.py",
+        "service/store/migrations/script.py.mako",
+        "service/store/migrations/versions/v0001_api_tokens.py",
+        "service/store/migrations/versions/v0002_token_list_index.py",
+        "service/web/admin/templates/base.html",
+        "service/web/admin/templates/created.html",
+        "service/web/admin/static/admin.css",
+        "service/web/admin/static/admin.js",
     ):
         assert required in names, required
     assert not any(name.startswith(("tests/", "bench/")) for name in names)

@@ -101,6 +101,10 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
     ]
     if settings.development:
         routes.append(Route("/demo", _demo_page(settings), methods=["GET"]))
+    if settings.store.admin_enabled:
+        from service.web.admin import AdminEndpoints
+
+        routes += AdminEndpoints(services).routes()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -1,0 +1,88 @@
+"""The dashboard's form bodies: bounded, strict, several values per name allowed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+
+from service.apitokens import TokenInputError, check_name, check_scopes, parse_duration
+from service.errors import InvalidRequest, UnsupportedMediaType
+from service.web.http import FORM_TYPE, read_body
+
+#: The largest form: a name, every scope's checkbox, an expiry and two hidden fields.
+MAX_FORM = 8192
+MAX_FIELDS = 64
+#: The Add-token form's expiry choices, as shown; "never" means no expiry.
+EXPIRY_CHOICES = {
+    "7d": "7 days",
+    "30d": "30 days",
+    "90d": "90 days",
+    "1y": "1 year",
+    "never": "Never",
+}
+DEFAULT_EXPIRY = "90d"
+
+Form = Mapping[str, Sequence[str]]
+
+
+async def read_form(request: Request) -> dict[str, list[str]]:
+    """An ``application/x-www-form-urlencoded`` body; 413 over 8 KiB, 415 for others."""
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    body = await read_body(request, limit=MAX_FORM)
+    if kind != FORM_TYPE and (kind or body):
+        # (No type and no body is an empty form: it then fails its CSRF check, 403.)
+        raise UnsupportedMediaType("Send the form as application/x-www-form-urlencoded.")
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=bool(body),
+            max_num_fields=MAX_FIELDS,
+            errors="strict",
+        )
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("The form is not valid.") from exc
+    form: dict[str, list[str]] = {}
+    for name, value in pairs:
+        form.setdefault(name, []).append(value)
+    return form
+
+
+def single(form: Form, name: str) -> str:
+    """The one value of ``name``, or "" when absent or repeated."""
+    values = form.get(name, [])
+    return values[0] if len(values) == 1 else ""
+
+
+@dataclass
+class NewToken:
+    """The Add-token form: what was typed, and what is wrong with it, by field."""
+
+    name: str = ""
+    scopes: list[str] = field(default_factory=list)
+    expires: str = DEFAULT_EXPIRY
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, form: Form, allowed: Sequence[str]) -> NewToken:
+        values = cls(name=single(form, "name")[:200], scopes=list(form.get("scope", [])))
+        values.expires = single(form, "expires")
+        try:
+            check_name(values.name)
+        except TokenInputError as exc:
+            values.errors["name"] = exc.message
+        try:
+            check_scopes(values.scopes, allowed)
+        except TokenInputError as exc:
+            values.errors["scope"] = exc.message
+        if values.expires not in EXPIRY_CHOICES:
+            values.errors["expires"] = "choose one of the listed lifetimes"
+            values.expires = DEFAULT_EXPIRY
+        return values
+
+    @property
+    def expires_in(self) -> int | None:
+        return None if self.expires == "never" else parse_duration(self.expires)
