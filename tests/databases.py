@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
@@ -41,7 +42,9 @@ class Postgres:
             finally:
                 await connection.close()
 
-        asyncio.run(run())
+        # In a thread of its own: a browser test's thread already runs Playwright's loop.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, run()).result()
 
     def check(self) -> None:
         try:

@@ -1,0 +1,230 @@
+"""The /admin dashboard in the system Chromium, against a real server, on SQLite and PostgreSQL.
+
+Set SHAPESTOKEN_SCREENSHOTS=<dir> to keep the screenshots of every page at 1280 px
+and 390 px (docs/admin-dashboard.png is one of them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from service.config.store import DatabaseURL
+from service.store import db
+from service.store.apitokens import ApiTokenStore
+from tests.conftest import ADMIN_PASSWORD, admin_password_hash
+from tests.servers import Server, config_toml, free_port, shapestoken, start_server
+
+pytestmark = pytest.mark.browser
+
+TOKEN = re.compile(r"stk_[A-Za-z0-9_-]{43}_[0-9A-Za-z]{6}")
+SCOPES = '["profiles:read", "profiles:write", "orders:read"]'
+
+
+@pytest.fixture
+def dashboard(tmp_path: Path, database: DatabaseURL) -> Iterator[Server]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    extra = (
+        f'database = "{database.url.reveal().decode()}"\n'
+        f"api_scopes = {SCOPES}\n"
+        'admin_password_hash = "env:ADMIN_PASSWORD_HASH"\n'
+        'session_secret = "env:SESSION_SECRET"\n'
+    )
+    env = {"ADMIN_PASSWORD_HASH": admin_password_hash(), "SESSION_SECRET": "s" * 48}
+    config = tmp_path / "shapestoken.toml"
+    config.write_text(config_toml(url, extra=extra))
+    from tests.servers import server_env
+
+    assert shapestoken("db", "upgrade", env=server_env(config, env)).returncode == 0
+    server = start_server(tmp_path, config.read_text(), env=env, port=port)
+    server.database = database  # type: ignore[attr-defined]
+    yield server
+    log = server.stop()
+    assert "Traceback" not in log
+    assert TOKEN.search(log) is None, "a token reached the log"
+
+
+def introspect(server: Server, token: str) -> dict[str, object]:
+    """What introspection answers for the token: the server's own store, on its database."""
+    database: DatabaseURL = server.database  # type: ignore[attr-defined]
+
+    async def run() -> dict[str, object]:
+        engine = db.create_engine(database)
+        try:
+            store = ApiTokenStore(engine, issuer=server.url, scopes=["profiles:read"])
+            return await store.introspect(token)
+        finally:
+            await engine.dispose()
+
+    # Playwright's sync API runs an event loop in this thread: use another one.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
+
+
+def shot(page: Page, name: str, tmp_path: Path) -> None:
+    directory = Path(os.environ.get("SHAPESTOKEN_SCREENSHOTS") or tmp_path)
+    directory.mkdir(parents=True, exist_ok=True)
+    page.wait_for_load_state("load")
+    page.screenshot(path=str(directory / f"{name}.png"), full_page=True)
+
+
+def no_horizontal_scroll(page: Page) -> None:
+    page.wait_for_load_state("load")  # the stylesheet applied, not a page mid-navigation
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    viewport = page.viewport_size
+    offenders = page.evaluate(
+        """(limit) => [...document.querySelectorAll('body *')]
+             .filter((e) => e.getBoundingClientRect().right > limit)
+             .map((e) => `${e.tagName}.${e.className}`)""",
+        viewport["width"] if viewport else 0,
+    )
+    assert viewport is not None and width <= viewport["width"], (page.url, width, offenders)
+
+
+def sign_in(page: Page, server: Server, password: str = ADMIN_PASSWORD) -> None:
+    page.goto(f"{server.url}/admin/")
+    expect(page).to_have_url(f"{server.url}/admin/login")
+    page.get_by_label("Admin password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_the_whole_dashboard(
+    dashboard: Server, browser: Browser, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    wide = "sqlite" in request.node.callspec.id  # one set of screenshots is enough
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=dashboard.url)
+    page = context.new_page()
+    try:
+        # A wrong password: the same page, with the error, and no session.
+        sign_in(page, dashboard, "not the password")
+        expect(page.get_by_role("alert")).to_have_text("Wrong password.")
+        expect(page.get_by_label("Admin password")).to_have_attribute("aria-invalid", "true")
+        if wide:
+            shot(page, "login-error-1280", tmp_path)
+
+        page.get_by_label("Admin password").fill(ADMIN_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page).to_have_url(f"{dashboard.url}/admin/")
+        expect(page.get_by_role("heading", name="API tokens")).to_be_visible()
+
+        # Add a token: name, scope checkboxes, expiry.
+        page.get_by_role("link", name="Add token").click()
+        page.get_by_label("Name").fill("crm-sync")
+        page.get_by_label("profiles:read").check()
+        page.get_by_label("orders:read").check()
+        page.get_by_label("Expires after").select_option(label="30 days")
+        if wide:
+            shot(page, "add-token-1280", tmp_path)
+        page.get_by_role("button", name="Create token").click()
+        expect(page.get_by_role("heading", name="Token created: crm-sync")).to_be_visible()
+        expect(page.locator("#token-warning")).to_contain_text("you won't be able to see it again")
+        token = page.get_by_label("Your new API token").input_value()
+        assert TOKEN.fullmatch(token)
+        page.get_by_role("button", name="Copy").click()
+        expect(page.locator("#copy-status")).to_have_text("Copied to the clipboard.")
+        assert page.evaluate("() => navigator.clipboard.readText()") == token
+        if wide:
+            shot(page, "token-created-1280", tmp_path)
+        active = introspect(dashboard, token)
+        assert active["active"] is True and active["scope"] == "profiles:read orders:read"
+        assert isinstance(active["exp"], int) and active["exp"] - active["iat"] == 30 * 86400  # type: ignore[operator]
+
+        # Reload: the browser posts the form again, and the token is gone from the page.
+        page.reload()
+        expect(page).to_have_url(f"{dashboard.url}/admin/?notice=shown_once")
+        assert token not in page.content()
+        row = page.get_by_role("row", name=re.compile("crm-sync"))
+        expect(row).to_contain_text("active")
+        expect(row).to_contain_text("profiles:read")
+        if wide:
+            shot(page, "list-1280", tmp_path)
+
+        # Revoke, with a confirmation.
+        row.get_by_role("link", name="Revoke crm-sync").click()
+        expect(page.get_by_role("heading", name="Revoke “crm-sync”?")).to_be_visible()
+        if wide:
+            shot(page, "revoke-1280", tmp_path)
+        page.get_by_role("button", name="Revoke token").click()
+        expect(page.get_by_role("status")).to_have_text(re.compile("The token is revoked"))
+        expect(page.get_by_role("row", name=re.compile("crm-sync"))).to_contain_text("revoked")
+        assert introspect(dashboard, token) == {"active": False}
+        if wide:
+            shot(page, "list-revoked-1280", tmp_path)
+
+        # A POST without its CSRF token: 403, and nothing is made.
+        page.get_by_role("link", name="Add token").click()
+        page.get_by_label("Name").fill("forged")
+        page.get_by_label("profiles:write").check()
+        page.locator("main form input[name=csrf]").evaluate("input => input.remove()")
+        page.get_by_role("button", name="Create token").click()
+        expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+        expect(page.get_by_role("alert")).to_contain_text("did not come from this dashboard")
+        if wide:
+            shot(page, "csrf-403-1280", tmp_path)
+        page.goto(f"{dashboard.url}/admin/")
+        expect(page.get_by_role("row", name=re.compile("forged"))).to_have_count(0)
+
+        # Logout: the session is over, here and for the cookie it had.
+        cookie = next(c for c in context.cookies() if c["name"] == "shapestoken_admin")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/admin"
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("status")).to_have_text("You are signed out.")
+        page.goto(f"{dashboard.url}/admin/")
+        expect(page).to_have_url(f"{dashboard.url}/admin/login")
+        context.add_cookies([cookie])  # the cookie from before logout
+        page.goto(f"{dashboard.url}/admin/")
+        expect(page).to_have_url(f"{dashboard.url}/admin/login")
+    finally:
+        context.close()
+
+
+def test_the_phone_width_and_no_javascript(
+    dashboard: Server, browser: Browser, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    wide = "sqlite" in request.node.callspec.id
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, java_script_enabled=False)
+    page = phone.new_page()
+    try:
+        page.goto(f"{dashboard.url}/admin/login")
+        no_horizontal_scroll(page)
+        if wide:
+            shot(page, "login-390", tmp_path)
+        sign_in(page, dashboard)
+        for name in ("pos-terminal-front-of-house", "crm-sync"):
+            page.get_by_role("link", name="Add token").first.click()
+            no_horizontal_scroll(page)
+            if wide and name == "crm-sync":
+                shot(page, "add-token-390", tmp_path)
+            page.get_by_label("Name").fill(name)
+            page.get_by_label("orders:read").check()
+            page.get_by_label("Expires after").select_option(label="Never")
+            page.get_by_role("button", name="Create token").click()
+            # Without JavaScript the token is there to select; the Copy button stays hidden.
+            assert TOKEN.fullmatch(page.get_by_label("Your new API token").input_value())
+            expect(page.get_by_role("button", name="Copy")).to_be_hidden()
+            no_horizontal_scroll(page)
+            if wide and name == "crm-sync":
+                shot(page, "token-created-390", tmp_path)
+            page.get_by_role("link", name="Done: back to the list").click()
+        no_horizontal_scroll(page)
+        expect(page.get_by_role("row")).to_have_count(3)  # the header row and two tokens
+        if wide:
+            shot(page, "list-390", tmp_path)
+        page.get_by_role("link", name="Revoke crm-sync").click()
+        no_horizontal_scroll(page)
+        if wide:
+            shot(page, "revoke-390", tmp_path)
+        page.get_by_role("button", name="Revoke token").click()
+        no_horizontal_scroll(page)
+        expect(page.get_by_role("row", name=re.compile("crm-sync"))).to_contain_text("revoked")
+    finally:
+        phone.close()
