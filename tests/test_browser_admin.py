@@ -180,7 +180,19 @@ def test_the_whole_dashboard(
         expect(page.get_by_role("status")).to_have_text("You are signed out.")
         page.goto(f"{dashboard.url}/admin/")
         expect(page).to_have_url(f"{dashboard.url}/admin/login")
-        context.add_cookies([cookie])  # the cookie from before logout
+        # The cookie from before logout, put back as it was.
+        context.add_cookies(
+            [
+                {
+                    "name": cookie["name"],
+                    "value": cookie["value"],
+                    "domain": cookie["domain"],
+                    "path": cookie["path"],
+                    "httpOnly": True,
+                    "sameSite": "Strict",
+                }
+            ]
+        )
         page.goto(f"{dashboard.url}/admin/")
         expect(page).to_have_url(f"{dashboard.url}/admin/login")
     finally:
