@@ -110,9 +110,11 @@ class ApiToken:
         return "active"
 
     def introspection(self, issuer: str) -> dict[str, object]:
-        """RFC 7662 §2.2 for an active token (DESIGN: API tokens, "Use")."""
+        """RFC 7662 §2.2 members of this token while active (DESIGN: API tokens, "Use").
+
+        ``active`` itself is the introspection endpoint's to add.
+        """
         body: dict[str, object] = {
-            "active": True,
             "scope": " ".join(self.scopes),
             "sub": f"api-token:{self.id}",
             "token_type": "Bearer",

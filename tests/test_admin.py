@@ -136,8 +136,8 @@ def services_of(client: TestClient) -> Any:
 def introspect(client: TestClient, token: str) -> dict[str, object]:
     store = services_of(client).token_store
     assert client.portal is not None
-    result: dict[str, object] = client.portal.call(store.introspect, token)
-    return result
+    found = client.portal.call(store.introspect, token)
+    return {"active": False} if found is None else {"active": True, **found}
 
 
 def stored(client: TestClient) -> list[Any]:

@@ -117,7 +117,6 @@ def test_status_and_introspection() -> None:
     assert record(expires_at=utc(1_800_000_100)).status(now) == "expired"
     assert record(revoked_at=utc(1_800_000_050)).status(now) == "revoked"
     assert record(scopes=("a", "b")).introspection("https://t.example") == {
-        "active": True,
         "scope": "a b",
         "sub": "api-token:abcdefghjkmn",
         "token_type": "Bearer",

@@ -60,7 +60,8 @@ def introspect(server: Server, token: str) -> dict[str, object]:
         engine = db.create_engine(database)
         try:
             store = ApiTokenStore(engine, issuer=server.url, scopes=["profiles:read"])
-            return await store.introspect(token)
+            found = await store.introspect(token)
+            return {"active": False} if found is None else {"active": True, **found}
         finally:
             await engine.dispose()
 

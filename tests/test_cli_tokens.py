@@ -48,7 +48,8 @@ def introspect(database: DatabaseURL, token: str) -> dict[str, object]:
             store = ApiTokenStore(
                 engine, issuer="https://tokens.example.com", scopes=["profiles:read"]
             )
-            return await store.introspect(token)
+            found = await store.introspect(token)
+            return {"active": False} if found is None else {"active": True, **found}
         finally:
             await engine.dispose()
 

@@ -73,7 +73,6 @@ async def test_introspection_of_an_active_token(store: ApiTokenStore, clock: Clo
         name="pos", scopes=["orders:read"], expires_in=3600, created_by="dashboard"
     )
     assert await store.introspect(token) == {
-        "active": True,
         "scope": "orders:read",
         "sub": f"api-token:{record.id}",
         "token_type": "Bearer",
@@ -84,7 +83,8 @@ async def test_introspection_of_an_active_token(store: ApiTokenStore, clock: Clo
     forever, token = await store.create(
         name="crm", scopes=SCOPES, expires_in=None, created_by="dashboard"
     )
-    assert "exp" not in await store.introspect(token)
+    answer = await store.introspect(token)
+    assert answer is not None and "exp" not in answer
 
 
 @pytest.mark.parametrize(
@@ -94,11 +94,11 @@ async def test_introspection_of_an_active_token(store: ApiTokenStore, clock: Clo
 async def test_unknown_malformed_and_garbage_tokens_are_inactive(
     store: ApiTokenStore, token: str
 ) -> None:
-    assert await store.introspect(token) == {"active": False}
+    assert await store.introspect(token) is None
 
 
 async def test_a_well_formed_unknown_token_is_inactive(store: ApiTokenStore) -> None:
-    assert await store.introspect(new_token()) == {"active": False}
+    assert await store.introspect(new_token()) is None
 
 
 async def test_revoke_keeps_the_row_and_takes_effect_at_once(
@@ -107,11 +107,11 @@ async def test_revoke_keeps_the_row_and_takes_effect_at_once(
     record, token = await store.create(
         name="crm", scopes=["profiles:read"], expires_in=None, created_by="cli:ops"
     )
-    assert (await store.introspect(token))["active"] is True  # now cached
+    assert await store.introspect(token) is not None  # now cached
     clock.advance(5)
     revoked = await store.revoke(record.id)
     assert revoked is not None and revoked.revoked_at == utc(clock.now)
-    assert await store.introspect(token) == {"active": False}
+    assert await store.introspect(token) is None
     (row,) = await stored_rows(engine)
     assert row["revoked_at"] == utc(clock.now)
     # Revoking again keeps the first time; an unknown id is None.
@@ -130,23 +130,23 @@ async def test_a_revocation_elsewhere_is_seen_within_the_cache_bound(
     record, token = await cli.create(
         name="crm", scopes=["profiles:read"], expires_in=None, created_by="cli:ops"
     )
-    assert (await replica.introspect(token))["active"] is True
+    assert await replica.introspect(token) is not None
     await cli.revoke(record.id)
     clock.advance(CACHE_TTL - 1)
-    assert (await replica.introspect(token))["active"] is True  # the documented staleness
+    assert await replica.introspect(token) is not None  # the documented staleness
     clock.advance(1)
-    assert await replica.introspect(token) == {"active": False}
+    assert await replica.introspect(token) is None
 
 
 async def test_expiry_holds_even_from_the_cache(store: ApiTokenStore, clock: Clock) -> None:
     _, token = await store.create(
         name="short", scopes=["profiles:read"], expires_in=3600, created_by="cli:ops"
     )
-    assert (await store.introspect(token))["active"] is True
+    assert await store.introspect(token) is not None
     clock.advance(3599)
-    assert (await store.introspect(token))["active"] is True
+    assert await store.introspect(token) is not None
     clock.advance(1)
-    assert await store.introspect(token) == {"active": False}
+    assert await store.introspect(token) is None
     assert await store.list(include_inactive=False) == []
     assert [t.status(utc(clock.now)) for t in await store.list()] == ["expired"]
 
@@ -202,10 +202,40 @@ async def test_a_database_that_is_down_fails_closed(clock: Clock, anyio_backend:
     store = make_store(engine, clock)
     try:
         # Garbage never reaches the database, so it is simply inactive.
-        assert await store.introspect("stk_garbage") == {"active": False}
+        assert await store.introspect("stk_garbage") is None
         with pytest.raises(StoreUnavailable):
             await store.introspect(new_token())
         with pytest.raises(StoreUnavailable):
             await store.create(name="x", scopes=["profiles:read"], expires_in=None, created_by="t")
+    finally:
+        await engine.dispose()
+
+
+async def test_an_outage_is_logged_once_and_its_end_too(
+    tmp_path: Path, clock: Clock, anyio_backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = database_url("sqlite:///tokens.db", tmp_path)
+    engine = db.create_engine(database)
+    await db.upgrade(engine, database)
+    store = make_store(engine, clock)
+    try:
+        _, token = await store.create(
+            name="crm", scopes=["profiles:read"], expires_in=None, created_by="t"
+        )
+        await engine.dispose()
+        (tmp_path / "tokens.db").rename(tmp_path / "kept.db")
+        (tmp_path / "tokens.db").mkdir()  # no longer a database file
+        for _ in range(3):
+            with pytest.raises(StoreUnavailable):
+                await store.introspect(token)
+        down = [r for r in caplog.records if r.getMessage().startswith("database unavailable")]
+        assert len(down) == 1
+        assert token not in caplog.text and token_hash(token) not in caplog.text
+        (tmp_path / "tokens.db").rmdir()
+        (tmp_path / "kept.db").rename(tmp_path / "tokens.db")
+        assert await store.introspect(token) is not None
+        assert await store.introspect(new_token()) is None
+        back = [r for r in caplog.records if r.getMessage().startswith("database available")]
+        assert len(back) == 1
     finally:
         await engine.dispose()

@@ -5,7 +5,9 @@ seconds (30): a revocation made through this process evicts at once, one made
 elsewhere (another replica, the CLI) is seen here within that bound. A cached
 token is still checked against its expiry on every lookup. ``last_used_at`` is
 written at most once a minute per token, across every process sharing the
-database (the UPDATE itself checks the minute).
+database (the UPDATE itself checks the minute). A database that cannot answer
+a lookup is :class:`~service.errors.StoreUnavailable`, a 503: fail closed,
+logged once per outage.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ from service.store.schema import api_tokens
 CACHE_TTL = 30
 CACHE_SIZE = 10_000
 LAST_USED_EVERY = timedelta(minutes=1)
-INACTIVE: dict[str, object] = {"active": False}
 
 
 class _Entry:
@@ -70,6 +71,8 @@ class ApiTokenStore:
         self.scopes = tuple(scopes)
         self._now = now
         self._cache: TTLCache[str, _Entry] = TTLCache(CACHE_SIZE, cache_ttl, timer=monotonic)
+        #: Whether the last lookup found the database down (to log an outage once).
+        self._down = False
 
     async def create(
         self, *, name: str, scopes: Sequence[str], expires_in: int | None, created_by: str
@@ -143,9 +146,7 @@ class ApiTokenStore:
         now = utc(self._now())
         entry = self._cache.get(digest)
         if entry is None:
-            async with connect(self.engine) as connection:
-                query = select(api_tokens).where(api_tokens.c.sha256 == digest)
-                row = (await connection.execute(query)).first()
+            row = await self._find(digest)
             if row is None:
                 return None
             entry = _Entry(_record(row))
@@ -164,13 +165,38 @@ class ApiTokenStore:
             entry.record = record = replace(record, last_used_at=now)
         return record
 
-    async def introspect(self, token: str) -> dict[str, object]:
-        """The RFC 7662 answer for an API token: active with its claims, or inactive."""
+    async def introspect(self, token: str) -> dict[str, object] | None:
+        """RFC 7662 §2.2 members of an active API token; None for any other token.
+
+        This is the :class:`~service.oauth.introspection.TokenLookup` that
+        ``/oauth/introspect`` asks about ``stk_`` tokens. A database that cannot
+        answer raises :class:`~service.errors.StoreUnavailable` (a 503): an
+        outage never makes a token active, nor quietly inactive.
+        """
         record = await self.lookup(token)
-        return dict(INACTIVE) if record is None else record.introspection(self.issuer)
+        return None if record is None else record.introspection(self.issuer)
 
     async def aclose(self) -> None:
         await self.engine.dispose()
+
+    async def _find(self, digest: str) -> Row[Any] | None:
+        """The row with this hash; an outage is logged once, not once per request."""
+        try:
+            async with connect(self.engine) as connection:
+                query = select(api_tokens).where(api_tokens.c.sha256 == digest)
+                row = (await connection.execute(query)).first()
+        except StoreUnavailable as exc:
+            if not self._down:
+                self._down = True
+                log.warning(
+                    "database unavailable: API tokens answer 503 until it is back",
+                    extra={"fields": {"cause": exc.cause}},
+                )
+            raise
+        if self._down:
+            self._down = False
+            log.warning("database available again: API tokens are checked again")
+        return row
 
     async def _touch(self, token_id: str, now: datetime) -> None:
         # The condition makes the minute hold across processes: the first writes.
