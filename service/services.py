@@ -1,9 +1,9 @@
 """Everything the endpoints use, built once from the settings.
 
 :func:`build_services` is where the pieces meet: the keyring, the token issuer
-and verifier, the shared state, the customer rules, the OAuth server and
-the metrics. The HTTP
-layer gets one :class:`Services` and tests build their own with a fake clock.
+and verifier, the shared state, the customer rules, the OAuth server, the
+API-token store and the metrics. The HTTP layer gets one :class:`Services`
+and tests build their own with a fake clock.
 """
 
 from __future__ import annotations
@@ -167,6 +167,8 @@ def build_services(
         lambda: len(keyring.published()),
     )
     token_store, admin_sessions = build_store(settings, now=now, monotonic=monotonic)
+    # Introspection asks the database about `stk_` tokens (a test may pass its own lookup).
+    api_tokens = api_tokens if api_tokens is not None else token_store
     return Services(
         settings=settings,
         keyring=keyring,

@@ -34,7 +34,9 @@ class Postgres:
         self.admin_url = admin_url
         self.created: list[str] = []
 
-    def _run(self, statement: str) -> None:
+    def run(self, statement: str) -> None:
+        """Run one statement as the administrator (outside any test database)."""
+
         async def run() -> None:
             connection = await asyncpg.connect(self.admin_url, timeout=10)
             try:
@@ -48,7 +50,7 @@ class Postgres:
 
     def check(self) -> None:
         try:
-            self._run("SELECT 1")
+            self.run("SELECT 1")
         except (OSError, asyncpg.PostgresError) as exc:
             pytest.fail(
                 f"PostgreSQL does not answer at {self.admin_url} ({exc}); the store tests "
@@ -59,7 +61,7 @@ class Postgres:
     def create(self) -> str:
         """A new, empty database; its postgresql:// URL."""
         name = f"shapestoken_test_{os.getpid()}_{secrets.token_hex(4)}"
-        self._run(f'CREATE DATABASE "{name}"')
+        self.run(f'CREATE DATABASE "{name}"')
         self.created.append(name)
         base, _, _ = self.admin_url.partition("?")
         return f"{base.rsplit('/', 1)[0]}/{name}"
@@ -70,5 +72,5 @@ class Postgres:
     def drop_all(self) -> None:
         for name in self.created:
             # WITH (FORCE), PostgreSQL 13+: a test's pooled connections do not block it.
-            self._run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            self.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self.created.clear()
