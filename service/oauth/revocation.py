@@ -7,13 +7,17 @@ that is invalid, expired or not this service's is no error: the answer is the
 same 200 (RFC 7009 §2.2), and nothing is recorded. A valid token of someone
 else is refused with ``invalid_grant`` (RFC 6749 §5.2: "issued to another
 client"). The revocation lasts until the token's ``exp``, then is forgotten.
+
+Admin-made ``stk_`` API tokens are not issued to any OAuth client, so no
+client may end one here: the answer is the same 200 and nothing changes (they
+are revoked from the dashboard or with ``shapestoken tokens revoke``).
 """
 
 from __future__ import annotations
 
 from service.config import ClientConfig
 from service.oauth.errors import InvalidGrant
-from service.oauth.introspection import Introspector
+from service.oauth.introspection import API_TOKEN_PREFIX, Introspector
 from service.state import State
 from service.tokens import CLIENT_KINDS, Claims
 
@@ -32,6 +36,11 @@ class Revoker:
 
     async def revoke(self, client: ClientConfig, token: str) -> None:
         """Revoke ``token`` for ``client`` (one state call when there is anything to record)."""
+        if token.startswith(API_TOKEN_PREFIX):
+            # No API token is issued to an OAuth client, so none is a client's to end.
+            # The answer is §2.2's 200 with no lookup: `invalid_grant` for the real ones
+            # would tell any client which stk_ tokens exist.
+            return
         claims = self._introspector.verify(token)
         if claims is None:
             return  # RFC 7009 §2.2: an invalid token is not an error
