@@ -66,6 +66,15 @@ CLIENTS = {
 }
 
 
+#: The gateway (an API that checks tokens) as a config file declares it.
+GATEWAY_TOML = f"""
+[clients."{GATEWAY}"]
+secret_hashes = ["sha256:{hashlib.sha256(GATEWAY_SECRET.encode()).hexdigest()}"]
+scopes = ["tokens:check"]
+introspect = true
+"""
+
+
 def basic(client_id: str, secret: str, *, encode: bool = True) -> dict[str, str]:
     """An Authorization header: form-encoded first (RFC 6749 §2.3.1) or as some clients send it."""
     if encode:

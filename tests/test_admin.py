@@ -24,6 +24,7 @@ from service.store import db
 from service.web.app import create_app
 from tests.conftest import ADMIN_PASSWORD, ISSUER, Clock, admin_password_hash, make_settings
 from tests.databases import sqlite_database
+from tests.oauth import CLIENTS, GATEWAY, GATEWAY_SECRET, basic
 
 SESSION_SECRET = "session-secret-" + "z" * 32
 SCOPES = ("profiles:read", "profiles:write", "orders:read")
@@ -78,7 +79,9 @@ def make_client(tmp_path: Path, keyring: KeyRing, clock: Clock) -> Iterator[Any]
     database = migrated(tmp_path)
 
     def factory(issuer: str = ISSUER, admin: bool = True) -> TestClient:
-        settings = make_settings(issuer=issuer, store=store_config(database, admin=admin))
+        settings = make_settings(
+            issuer=issuer, store=store_config(database, admin=admin), clients=CLIENTS
+        )
         services = build_services(settings, keyring=keyring, now=clock, monotonic=clock)
         client = TestClient(
             create_app(settings, services=services), base_url=issuer, follow_redirects=False
@@ -134,10 +137,13 @@ def services_of(client: TestClient) -> Any:
 
 
 def introspect(client: TestClient, token: str) -> dict[str, object]:
-    store = services_of(client).token_store
-    assert client.portal is not None
-    found = client.portal.call(store.introspect, token)
-    return {"active": False} if found is None else {"active": True, **found}
+    """What an API asks: POST /oauth/introspect as an ``introspect = true`` client."""
+    response = client.post(
+        "/oauth/introspect", data={"token": token}, headers=basic(GATEWAY, GATEWAY_SECRET)
+    )
+    assert response.status_code == 200, response.text
+    answer: dict[str, object] = response.json()
+    return answer
 
 
 def stored(client: TestClient) -> list[Any]:

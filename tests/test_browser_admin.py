@@ -6,20 +6,18 @@ and 390 px (docs/admin-dashboard.png is one of them).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from service.config.store import DatabaseURL
-from service.store import db
-from service.store.apitokens import ApiTokenStore
 from tests.conftest import ADMIN_PASSWORD, admin_password_hash
+from tests.oauth import GATEWAY, GATEWAY_SECRET, GATEWAY_TOML, basic
 from tests.servers import Server, config_toml, free_port, shapestoken, start_server
 
 pytestmark = pytest.mark.browser
@@ -40,12 +38,11 @@ def dashboard(tmp_path: Path, database: DatabaseURL) -> Iterator[Server]:
     )
     env = {"ADMIN_PASSWORD_HASH": admin_password_hash(), "SESSION_SECRET": "s" * 48}
     config = tmp_path / "shapestoken.toml"
-    config.write_text(config_toml(url, extra=extra))
+    config.write_text(config_toml(url, extra=extra, extra_shop=GATEWAY_TOML))
     from tests.servers import server_env
 
     assert shapestoken("db", "upgrade", env=server_env(config, env)).returncode == 0
     server = start_server(tmp_path, config.read_text(), env=env, port=port)
-    server.database = database  # type: ignore[attr-defined]
     yield server
     log = server.stop()
     assert "Traceback" not in log
@@ -53,21 +50,16 @@ def dashboard(tmp_path: Path, database: DatabaseURL) -> Iterator[Server]:
 
 
 def introspect(server: Server, token: str) -> dict[str, object]:
-    """What introspection answers for the token: the server's own store, on its database."""
-    database: DatabaseURL = server.database  # type: ignore[attr-defined]
-
-    async def run() -> dict[str, object]:
-        engine = db.create_engine(database)
-        try:
-            store = ApiTokenStore(engine, issuer=server.url, scopes=["profiles:read"])
-            found = await store.introspect(token)
-            return {"active": False} if found is None else {"active": True, **found}
-        finally:
-            await engine.dispose()
-
-    # Playwright's sync API runs an event loop in this thread: use another one.
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, run()).result()
+    """What an API learns: POST /oauth/introspect to the server, as the gateway client."""
+    response = httpx.post(
+        f"{server.url}/oauth/introspect",
+        data={"token": token},
+        headers=basic(GATEWAY, GATEWAY_SECRET),
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    answer: dict[str, object] = response.json()
+    return answer
 
 
 def shot(page: Page, name: str, tmp_path: Path) -> None:
@@ -135,8 +127,12 @@ def test_the_whole_dashboard(
         assert page.evaluate("() => navigator.clipboard.readText()") == token
         if wide:
             shot(page, "token-created-1280", tmp_path)
+        # An API introspects it over HTTP: exactly DESIGN's fields.
         active = introspect(dashboard, token)
+        assert set(active) == {"active", "scope", "sub", "token_type", "exp", "iat", "iss"}
         assert active["active"] is True and active["scope"] == "profiles:read orders:read"
+        assert active["token_type"] == "Bearer" and active["iss"] == dashboard.url
+        assert re.fullmatch(r"api-token:[a-z2-9]{12}", str(active["sub"]))
         assert isinstance(active["exp"], int) and active["exp"] - active["iat"] == 30 * 86400  # type: ignore[operator]
 
         # Reload: the browser posts the form again, and the token is gone from the page.
@@ -157,6 +153,7 @@ def test_the_whole_dashboard(
         page.get_by_role("button", name="Revoke token").click()
         expect(page.get_by_role("status")).to_have_text(re.compile("The token is revoked"))
         expect(page.get_by_role("row", name=re.compile("crm-sync"))).to_contain_text("revoked")
+        # Revoked through this server's dashboard: inactive at once, no cache in the way.
         assert introspect(dashboard, token) == {"active": False}
         if wide:
             shot(page, "list-revoked-1280", tmp_path)

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher, extract_parameters
+from starlette.testclient import TestClient
 
 from service.cli import main
+from service.config import load_settings, require_config_path
 from service.config.store import DatabaseURL, database_url
-from service.store import db
-from service.store.apitokens import ApiTokenStore
-from tests.conftest import SECRET
+from service.keys import KeyRing
+from service.services import build_services
+from service.store.apitokens import CACHE_TTL
+from service.web.app import create_app
+from tests.conftest import SECRET, Clock
+from tests.oauth import GATEWAY, GATEWAY_SECRET, GATEWAY_TOML, basic
 from tests.servers import config_toml, server_env, shapestoken
 
 SCOPES = '["profiles:read", "profiles:write", "orders:read"]'
@@ -23,7 +28,9 @@ SCOPES = '["profiles:read", "profiles:write", "orders:read"]'
 def write_config(directory: Path, database: str | None) -> Path:
     extra = f'database = "{database}"\napi_scopes = {SCOPES}\n' if database else ""
     config = directory / "shapestoken.toml"
-    config.write_text(config_toml("https://tokens.example.com", extra=extra))
+    config.write_text(
+        config_toml("https://tokens.example.com", extra=extra, extra_shop=GATEWAY_TOML)
+    )
     return config
 
 
@@ -39,24 +46,28 @@ def configured(
     return database
 
 
-def introspect(database: DatabaseURL, token: str) -> dict[str, object]:
-    """What /oauth/introspect answers for the token: the store, as a server would use it."""
-
-    async def run() -> dict[str, object]:
-        engine = db.create_engine(database)
-        try:
-            store = ApiTokenStore(
-                engine, issuer="https://tokens.example.com", scopes=["profiles:read"]
-            )
-            found = await store.introspect(token)
-            return {"active": False} if found is None else {"active": True, **found}
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
+@pytest.fixture
+def api(configured: DatabaseURL, keyring: KeyRing, clock: Clock) -> Iterator[TestClient]:
+    """The service on the CLI's config, as an API reaches it; its lookup cache runs on ``clock``."""
+    settings = load_settings(require_config_path())
+    services = build_services(settings, keyring=keyring, monotonic=clock)
+    with TestClient(create_app(settings, services=services), base_url=settings.issuer) as client:
+        yield client
 
 
-def test_the_whole_lifecycle(configured: DatabaseURL, capsys: pytest.CaptureFixture[str]) -> None:
+def introspect(api: TestClient, token: str) -> dict[str, object]:
+    """POST /oauth/introspect as the gateway: what an API learns about the token."""
+    response = api.post(
+        "/oauth/introspect", data={"token": token}, headers=basic(GATEWAY, GATEWAY_SECRET)
+    )
+    assert response.status_code == 200, response.text
+    answer: dict[str, object] = response.json()
+    return answer
+
+
+def test_the_whole_lifecycle(
+    api: TestClient, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["db", "upgrade"]) == 0
     assert "migrated from an empty database to 0002" in capsys.readouterr().out
     assert main(["db", "upgrade"]) == 0
@@ -71,9 +82,10 @@ def test_the_whole_lifecycle(configured: DatabaseURL, capsys: pytest.CaptureFixt
         r"created API token ([a-z0-9]{12}) \(crm-sync; profiles:read orders:read", err
     )
     assert token_id is not None and "shown once" in err and token not in err
-    active = introspect(configured, token)
+    active = introspect(api, token)
     assert active["active"] is True and active["sub"] == f"api-token:{token_id[1]}"
     assert active["scope"] == "profiles:read orders:read" and "exp" in active
+    assert active["iss"] == "https://tokens.example.com"
 
     assert main(["tokens", "list"]) == 0
     header, row = capsys.readouterr().out.splitlines()
@@ -92,7 +104,11 @@ def test_the_whole_lifecycle(configured: DatabaseURL, capsys: pytest.CaptureFixt
 
     assert main(["tokens", "revoke", token_id[1]]) == 0
     assert f"revoked token {token_id[1]} (crm-sync)" in capsys.readouterr().out
-    assert introspect(configured, token) == {"active": False}
+    # The CLI is another process: a server that looked the token up answers from its
+    # cache for at most CACHE_TTL seconds (the README's staleness bound), then knows.
+    assert introspect(api, token)["active"] is True
+    clock.advance(CACHE_TTL)
+    assert introspect(api, token) == {"active": False}
     assert main(["tokens", "revoke", token_id[1]]) == 0
     assert "already revoked" in capsys.readouterr().out
     assert main(["tokens", "list"]) == 0
