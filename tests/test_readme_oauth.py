@@ -8,35 +8,17 @@ server's address. The Python verifier runs against the token the JSON example go
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
 
-from tests.servers import ROOT, Server, config_toml, free_port, start_server
+from tests.readme import SERVICE, bash, blocks, json_documents, run_create, section, tool_env
+from tests.servers import Server, config_toml, free_port, start_server
 
 pytestmark = pytest.mark.e2e
-
-README_ISSUER = "https://tokens.example.com"
-
-
-def section(title: str) -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = text.index(f"\n## {title}\n")
-    end = text.find("\n## ", start + 1)
-    return text[start:end]
-
-
-def blocks(text: str) -> list[tuple[str, str]]:
-    """Every fenced code block as (language, body)."""
-    return re.findall(r"```(\w*)\n(.*?)```", text, re.DOTALL)
 
 
 SECTION = blocks(section("Backends and APIs"))
@@ -44,24 +26,6 @@ CREATE = [body for lang, body in SECTION if lang == "sh" and body.startswith("sh
 CURLS = [body for lang, body in SECTION if lang == "sh" and "curl" in body]
 TOML = [body for lang, body in SECTION if lang == "toml"]
 PYTHON = [body for lang, body in SECTION if lang == "python"]
-
-
-def tool_env(**extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SHAPESTOKEN")}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return {**env, **extra}
-
-
-def run_create(command: str, cwd: Path) -> tuple[str, str]:
-    """Run a README `clients create` line; return its secret and its config lines."""
-    result = subprocess.run(
-        ["bash", "-c", command], cwd=cwd, env=tool_env(), capture_output=True, text=True,
-        timeout=60, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    head, _, lines = result.stdout.partition("\n\n")
-    secret = head.split("client_secret:", 1)[1].strip()
-    return secret, lines
 
 
 @pytest.fixture(scope="module")
@@ -80,27 +44,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, di
     assert crm_secret not in log and gateway_secret not in log
 
 
-def json_documents(text: str) -> list[dict[str, Any]]:
-    """The JSON objects curl printed back to back (it adds no newline)."""
-    decoder, found, index = json.JSONDecoder(), [], 0
-    while (index := text.find("{", index)) != -1:
-        value, index = decoder.raw_decode(text, index)
-        found.append(value)
-    return found
-
-
 @pytest.fixture(scope="module")
 def outputs(setup: tuple[Server, dict[str, str]]) -> list[str]:
     """Each curl block's output, all run in one bash session as pasted."""
     server, secrets = setup
-    script = ["set -euo pipefail"]
+    script: list[str] = []
     for number, body in enumerate(CURLS):
-        script += [f"printf '\\n::block {number}::\\n'", body.replace(README_ISSUER, server.url)]
-    result = subprocess.run(
-        ["bash", "-c", "\n".join(script)], env=tool_env(**secrets), capture_output=True,
-        text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+        script += [f"printf '\\n::block {number}::\\n'", body.replace(SERVICE, server.url)]
+    result = bash("\n".join(script), env=tool_env(**secrets))
     parts = re.split(r"\n::block \d+::\n", result.stdout)[1:]
     assert len(parts) == len(CURLS)
     return parts
@@ -153,7 +104,7 @@ def test_the_python_verifier_accepts_a_backend_token_and_refuses_others(
     server, _ = setup
     (code,) = PYTHON
     namespace: dict[str, Any] = {}
-    exec(code.replace(README_ISSUER, server.url), namespace)  # the README's code, as written
+    exec(code.replace(SERVICE, server.url), namespace)  # the README's code, as written
     backend_from = namespace["backend_from"]
     json_example = next(i for i, body in enumerate(CURLS) if "/v1/oauth:token" in body)
     token = json_documents(outputs[json_example])[0]["access_token"]
