@@ -7,6 +7,9 @@ import inspect
 
 from tests.readme import examples
 
+#: The API tokens section, step by step against a real server.
+API_TOKENS_README = "test_readme_apitokens:test_the_api_tokens_section_works_as_pasted"
+
 #: Each README example, and the tests that run it as written.
 RUN_BY = {
     "head": [
@@ -43,6 +46,14 @@ RUN_BY = {
         "test_browser_guests:test_a_guest_gets_an_anonymous_token_logs_in_and_logs_out",
         "test_browser_guests:test_a_guest_page_on_a_foreign_origin_gets_a_network_error_naming_the_clients_origins",
     ],
+    "api-tokens-config": [API_TOKENS_README],
+    "db-upgrade": [API_TOKENS_README],
+    "admin-password": [API_TOKENS_README],
+    "admin-config": [API_TOKENS_README],
+    "tokens-create": [API_TOKENS_README],
+    "introspect-api-token": [API_TOKENS_README],
+    "introspect-api-token-answer": [API_TOKENS_README],
+    "tokens-revoke": [API_TOKENS_README],
 }
 
 
