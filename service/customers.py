@@ -16,7 +16,13 @@ from dataclasses import dataclass
 import jwt
 
 from service.config import ShopConfig
-from service.errors import InvalidRequest, InvalidToken, LoginRequired, UnknownShop
+from service.errors import (
+    InvalidRequest,
+    InvalidToken,
+    LoginRequired,
+    SignedIdsDisabled,
+    UnknownShop,
+)
 from service.signatures import (
     APP_PROXY_WINDOW,
     CustomerSigner,
@@ -34,7 +40,8 @@ class Shop:
     """A configured shop with its signer built once."""
 
     config: ShopConfig
-    signer: CustomerSigner
+    #: ``None`` for an App-Proxy-only shop (no ``id_secrets``).
+    signer: CustomerSigner | None
 
     @property
     def domain(self) -> str:
@@ -51,7 +58,7 @@ class CustomerTokens:
         now: Callable[[], float] = time.time,
     ) -> None:
         self.shops = {
-            domain: Shop(config, CustomerSigner(config.id_secrets))
+            domain: Shop(config, CustomerSigner(config.id_secrets) if config.signed_ids else None)
             for domain, config in shops.items()
         }
         self._issuer = issuer
@@ -64,8 +71,16 @@ class CustomerTokens:
             raise UnknownShop()
         return shop
 
+    @staticmethod
+    def check_signed_ids(shop: Shop) -> CustomerSigner:
+        """The shop's signer; 403 ``signed_ids_disabled`` for an App-Proxy-only shop."""
+        if shop.signer is None:
+            raise SignedIdsDisabled()
+        return shop.signer
+
     def prove_signature(self, shop: Shop, fields: Mapping[str, object]) -> str:
         """The customer id that ``fields`` (``id``, ``signature``, maybe ``ts``) prove."""
+        signer = self.check_signed_ids(shop)
         customer_id = parse_customer_id(fields["id"])
         signature = fields["signature"]
         if not isinstance(signature, str):
@@ -80,7 +95,7 @@ class CustomerTokens:
             raise InvalidRequest("This shop requires a timestamped signature (`ts`).")
         # The signature first: `signature_expired` then only ever means a genuine
         # signature that is too old, and the page can say "reload".
-        shop.signer.verify(customer_id, signature, ts)
+        signer.verify(customer_id, signature, ts)
         if ts is not None:
             assert config.signature_max_age is not None
             check_timestamp(ts, now=self._now(), max_age=config.signature_max_age)

@@ -74,6 +74,15 @@ class OriginNotAllowed(ServiceError):
     description = "This origin may not request tokens for this shop."
 
 
+class SignedIdsDisabled(ServiceError):
+    status_code = 403
+    error = "signed_ids_disabled"
+    description = (
+        "This shop takes customer tokens through the Shopify App Proxy only; "
+        "signed customer ids are turned off."
+    )
+
+
 class NotFound(ServiceError):
     status_code = 404
     error = "not_found"

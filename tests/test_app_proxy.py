@@ -171,3 +171,34 @@ def test_unknown_shop_or_no_proxy_secret_gets_404(
     with_secret = client_factory(shops={SHOP: make_shop(app_proxy_secret=Secret(PROXY_SECRET))})
     assert_error(with_secret.get(f"{URL}?{urlencode(other)}"), 404, "unknown_shop")
     assert_error(with_secret.get(URL), 404, "unknown_shop")
+
+
+@pytest.fixture
+def proxy_only_client(client_factory: ClientFactory) -> TestClient:
+    shop = make_shop(id_secrets=(), app_proxy_secret=Secret(PROXY_SECRET))
+    return client_factory(shops={SHOP: shop})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"id": "42", "signature": "a" * 64},
+        {"id": "42", "signature": "a" * 64, "ts": "1800000000"},
+        {"id": "not a customer"},
+    ],
+    ids=["plain", "timestamped", "malformed"],
+)
+def test_an_app_proxy_only_shop_refuses_signed_ids(
+    proxy_only_client: TestClient, body: dict[str, str]
+) -> None:
+    # Plain signatures never expire: a shop that moved to the App Proxy must be able
+    # to turn them off, whatever a copied signature (or a garbage body) says.
+    response = proxy_only_client.post(f"/v1/shops/{SHOP}/customer-token", json=body)
+    assert_error(response, 403, "signed_ids_disabled")
+
+
+def test_an_app_proxy_only_shop_still_mints_through_the_proxy(
+    proxy_only_client: TestClient, clock: Clock
+) -> None:
+    response = proxy_only_client.get(f"{URL}?{urlencode(proxied_query(clock))}")
+    assert response.status_code == 200, response.text

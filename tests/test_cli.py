@@ -72,6 +72,21 @@ def test_sign_errors(
     assert message in capsys.readouterr().err
 
 
+def test_sign_refuses_an_app_proxy_only_shop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "shapestoken.toml"
+    config.write_text(
+        config_toml("https://tokens.example.com").replace(
+            'id_secrets = ["env:SHOP_ID_SECRET"]', 'app_proxy_secret = "env:SHOP_ID_SECRET"'
+        )
+    )
+    monkeypatch.setenv("SHAPESTOKEN_CONFIG", str(config))
+    monkeypatch.setenv("SHOP_ID_SECRET", SECRET)
+    assert main(["sign", "--shop", "acme.myshopify.com", "42"]) == 2
+    assert "App Proxy requests only" in capsys.readouterr().err
+
+
 def test_check_config_prints_a_redacted_summary(
     configured: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -232,3 +232,60 @@ def test_a_guest_client_that_cannot_serve_the_storefront_is_refused(
         with_guest_client(guest, **client)
     assert message in str(refused.value)
     assert 'shops."acme.myshopify.com".guest_client' in str(refused.value)
+
+
+def two_shops(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    values = raw()
+    values["shops"] = {
+        "acme.myshopify.com": {"id_secrets": ["env:ACME_ID_SECRET"], **first},
+        "bolt.myshopify.com": {"id_secrets": ["env:ACME_ID_SECRET_PREVIOUS"], **second},
+    }
+    return values
+
+
+def test_two_shops_keeping_the_default_audience_are_refused() -> None:
+    # Shop B's theme developer holds B's id secret, so can mint for any customer id;
+    # with the issuer as everyone's `aud`, shop A's API would accept those tokens.
+    with pytest.raises(ConfigError) as info:
+        parse_settings(two_shops({}, {}), environ=ENV)
+    message = str(info.value)
+    assert 'shops."acme.myshopify.com"' in message and 'shops."bolt.myshopify.com"' in message
+    assert "the issuer, their default" in message and "own `audience`" in message
+
+
+def test_two_shops_naming_one_audience_are_refused() -> None:
+    same = {"audience": "https://api.example"}
+    with pytest.raises(ConfigError, match="share the audience 'https://api.example'"):
+        parse_settings(two_shops(same, same), environ=ENV)
+
+
+def test_shops_with_their_own_audiences_are_fine() -> None:
+    settings = parse_settings(two_shops({}, {"audience": "https://api.bolt.example"}), environ=ENV)
+    assert {shop.audience for shop in settings.shops.values()} == {
+        "https://tokens.example.com",
+        "https://api.bolt.example",
+    }
+
+
+def test_an_app_proxy_shop_may_omit_id_secrets() -> None:
+    values = raw()
+    values["shops"]["acme.myshopify.com"] = {"app_proxy_secret": "a" * 40}
+    shop = parse_settings(values, environ=ENV).shops["acme.myshopify.com"]
+    assert shop.id_secrets == () and not shop.signed_ids
+    assert "App Proxy only" in "\n".join(shop.summary())
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({}, "only a shop with app_proxy_secret may leave it out"),
+        ({"allowed_origins": []}, "id_secrets"),
+        ({"app_proxy_secret": "a" * 40, "signature_max_age": 600}, "need id_secrets"),
+        ({"app_proxy_secret": "a" * 40, "require_timestamp": False}, "need id_secrets"),
+    ],
+)
+def test_a_shop_without_id_secrets_needs_the_app_proxy(table: dict[str, Any], message: str) -> None:
+    values = raw()
+    values["shops"]["acme.myshopify.com"] = table
+    with pytest.raises(ConfigError, match=message):
+        parse_settings(values, environ=ENV)

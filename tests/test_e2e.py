@@ -171,8 +171,13 @@ def test_bad_input_is_a_json_error_without_echo(server: Server) -> None:
         ("missing-env", {}, "NOT_SET_ANYWHERE"),
         ("unknown-key", {}, 'unknown config key shops."acme.myshopify.com".audiance'),
         ("no-key", {}, "no signing key"),
+        (
+            "shared-audience",
+            {},
+            'shops."acme.myshopify.com" and shops."bolt.myshopify.com" share the audience',
+        ),
     ],
-    ids=["short-secret", "missing-env", "unknown-key", "no-signing-key"],
+    ids=["short-secret", "missing-env", "unknown-key", "no-signing-key", "shared-audience"],
 )
 def test_start_up_fails_with_a_message_naming_the_problem(
     tmp_path: Path, config: str | None, env: dict[str, str], message: str
@@ -183,6 +188,10 @@ def test_start_up_fails_with_a_message_naming_the_problem(
         text = text.replace("env:SHOP_ID_SECRET", "env:NOT_SET_ANYWHERE")
     elif config == "unknown-key":
         text = config_toml(url, extra_shop='audiance = "https://typo.example"')
+    elif config == "shared-audience":
+        # A second shop keeping the default audience (the issuer), like the first.
+        second = '[shops."bolt.myshopify.com"]\nid_secrets = ["env:SHOP_ID_SECRET"]'
+        text = config_toml(url, extra_shop=second)
     server = start_server(
         tmp_path,
         text,

@@ -29,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
     shop = settings.shops.get(args.shop)
     if shop is None:
         raise ConfigError(f"shop {args.shop} is not configured")
+    if not shop.signed_ids:
+        raise ConfigError(f"shop {args.shop} has no id_secrets: it takes App Proxy requests only")
     try:
         customer_id = parse_customer_id(args.customer_id)
     except ServiceError as exc:

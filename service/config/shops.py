@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -46,11 +46,21 @@ class ShopConfig:
     #: The public client whose implicit tokens the shop's guests get (DESIGN "Guests").
     guest_client: str | None = None
 
+    @property
+    def signed_ids(self) -> bool:
+        """Whether the theme may sign customer ids (false: App Proxy only)."""
+        return bool(self.id_secrets)
+
     def summary(self) -> list[str]:
         """Lines for ``check-config``, secrets masked."""
+        secrets = (
+            f"{len(self.id_secrets)} x {self.id_secrets[0]}"
+            if self.id_secrets
+            else "none (App Proxy only: signed ids answer 403 signed_ids_disabled)"
+        )
         lines = [
             f"shop {self.domain}:",
-            f"  id_secrets:      {len(self.id_secrets)} x {self.id_secrets[0]}",
+            f"  id_secrets:      {secrets}",
             f"  allowed_origins: {', '.join(sorted(self.allowed_origins)) or '(none)'}",
             f"  audience:        {self.audience}",
             f"  scope:           {self.scope}",
@@ -73,10 +83,32 @@ def token_ttl(value: object, key: str) -> int:
 def parse_shops(raw: object, *, issuer: str, default_ttl: int) -> dict[str, ShopConfig]:
     if not isinstance(raw, Mapping) or not raw:
         raise ConfigError('shops: configure at least one [shops."<name>.myshopify.com"] table')
-    return {
+    shops = {
         domain: parse_shop(domain, table, issuer=issuer, default_ttl=default_ttl)
         for domain, table in raw.items()
     }
+    check_audiences(shops.values(), issuer=issuer)
+    return shops
+
+
+def check_audiences(shops: Iterable[ShopConfig], *, issuer: str) -> None:
+    """Refuse two shops with one audience.
+
+    A shop's theme signs any customer id it likes, so whoever holds one shop's id
+    secret can mint a token for any id; with a shared ``aud``, another shop's API
+    would accept it (RFC 8725 §3.9: one audience per relying party).
+    """
+    seen: dict[str, str] = {}
+    for shop in shops:
+        other = seen.setdefault(shop.audience, shop.domain)
+        if other != shop.domain:
+            default = " (the issuer, their default)" if shop.audience == issuer else ""
+            raise ConfigError(
+                f'shops."{other}" and shops."{shop.domain}" share the audience '
+                f"{shop.audience!r}{default}: a token minted for one shop would pass the "
+                f"other's API. Give each shop its own `audience`, the URL of the API that "
+                f'serves it, e.g. audience = "https://api.{shop.domain.split(".")[0]}.example"'
+            )
 
 
 def parse_shop(domain: str, raw: object, *, issuer: str, default_ttl: int) -> ShopConfig:
@@ -85,9 +117,20 @@ def parse_shop(domain: str, raw: object, *, issuer: str, default_ttl: int) -> Sh
         raise ConfigError(f"{where}: a shop is named by its <name>.myshopify.com domain")
     table: Mapping[str, Any] = values.table(raw, where)
     values.check_keys(table, KEYS, f"{where}.")
-    secrets = table.get("id_secrets")
-    if not isinstance(secrets, list) or not secrets:
-        raise ConfigError(f"{where}.id_secrets: list at least one secret, newest first")
+    proxy = table.get("app_proxy_secret")
+    secrets = table.get("id_secrets", [] if proxy is not None else None)
+    # An App-Proxy-only shop leaves id_secrets out: plain signatures never expire,
+    # so a shop that moved to the App Proxy must be able to refuse them.
+    if not isinstance(secrets, list) or (not secrets and proxy is None):
+        raise ConfigError(
+            f"{where}.id_secrets: list at least one secret, newest first "
+            "(only a shop with app_proxy_secret may leave it out)"
+        )
+    if not secrets and ("signature_max_age" in table or "require_timestamp" in table):
+        raise ConfigError(
+            f"{where}: signature_max_age and require_timestamp need id_secrets "
+            "(this shop takes App Proxy requests only)"
+        )
     max_age = table.get("signature_max_age")
     if max_age is not None:
         max_age = values.integer(
@@ -96,7 +139,6 @@ def parse_shop(domain: str, raw: object, *, issuer: str, default_ttl: int) -> Sh
     require_ts = values.boolean(table.get("require_timestamp", False), f"{where}.require_timestamp")
     if require_ts and max_age is None:
         raise ConfigError(f"{where}.require_timestamp needs signature_max_age")
-    proxy = table.get("app_proxy_secret")
     guest = table.get("guest_client")
     return ShopConfig(
         domain=domain,

@@ -77,6 +77,8 @@ class CustomerEndpoints:
         ip = client_ip(request)
         try:
             try:
+                # Before the body: an App-Proxy-only shop refuses whatever it says.
+                self.customers.check_signed_ids(shop)
                 fields = await read_fields(request)
                 check_fields(fields, required=("id", "signature"), optional=("ts",))
                 customer_id = self.customers.prove_signature(shop, fields)
