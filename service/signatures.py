@@ -113,6 +113,25 @@ def app_proxy_message(params: Iterable[tuple[str, str]]) -> bytes:
     return "".join(pairs).encode("utf-8")
 
 
+#: A parameter name that could move the boundaries of the signed string: empty, or
+#: holding ``=``, ``&`` or a control character (C0, DEL, C1).
+_UNSAFE_NAME = re.compile(r"[=&\x00-\x1f\x7f-\x9f]|\A\Z")
+
+
+def check_app_proxy_names(params: Iterable[tuple[str, str]]) -> None:
+    """Refuse a parameter name that could re-split the signed string.
+
+    Shopify's string has no separators, and a name may contain ``=`` when sent as
+    ``%3D``: ``extra=Y&logged_in_customer_id=1234&logged_in_customer_id%3Dpath_prefix=..``
+    concatenates to the same bytes as a guest's URL that carried
+    ``extra=Ylogged_in_customer_id=1234``, so it would keep Shopify's signature.
+    """
+    if any(_UNSAFE_NAME.search(name) for name, _ in params):
+        raise InvalidSignature(
+            "An App Proxy parameter name is empty or holds '=', '&' or a control character."
+        )
+
+
 def verify_app_proxy(
     params: Sequence[tuple[str, str]],
     secret: Secret,
@@ -124,6 +143,7 @@ def verify_app_proxy(
     signatures = [value for name, value in params if name == "signature"]
     if len(signatures) != 1 or not SIGNATURE.fullmatch(signatures[0]):
         raise InvalidSignature("The App Proxy signature is missing or malformed.")
+    check_app_proxy_names(params)
     mac = secret.hmac_sha256()
     mac.update(app_proxy_message(params))
     if not hmac.compare_digest(mac.hexdigest().encode(), signatures[0].encode("ascii")):

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from service.config import Rate, RateLimits
 from service.errors import InvalidSignature, SignatureExpired
 from service.secret import Secret
 from service.signatures import app_proxy_message, verify_app_proxy
@@ -202,3 +203,94 @@ def test_an_app_proxy_only_shop_still_mints_through_the_proxy(
 ) -> None:
     response = proxy_only_client.get(f"{URL}?{urlencode(proxied_query(clock))}")
     assert response.status_code == 200, response.text
+
+
+def test_the_re_split_attack_is_refused(proxy_client: TestClient, clock: Clock) -> None:
+    # A guest URL that Shopify signed, carrying an extra parameter of the attacker's.
+    guest = [
+        ("extra", "Ylogged_in_customer_id=1234"),
+        ("shop", SHOP),
+        ("logged_in_customer_id", ""),
+        ("path_prefix", "/apps/shapes"),
+        ("timestamp", str(int(clock()))),
+    ]
+    signature = shopify_sign(guest)
+    # Re-split: a name holding `=` (sent as %3D) swallows the guest's empty id.
+    resplit = [
+        ("extra", "Y"),
+        ("logged_in_customer_id", "1234"),
+        ("logged_in_customer_id=path_prefix", "/apps/shapes"),
+        ("shop", SHOP),
+        ("timestamp", str(int(clock()))),
+        ("signature", signature),
+    ]
+    # The attack is real: both concatenate to the bytes Shopify signed.
+    assert app_proxy_message(resplit) == app_proxy_message(guest)
+    query = urlencode(resplit)
+    assert "logged_in_customer_id%3Dpath_prefix=" in query
+    body = assert_error(proxy_client.get(f"{URL}?{query}"), 401, "invalid_signature")
+    assert "'='" in body["error_description"]
+    with pytest.raises(InvalidSignature):
+        verify_app_proxy(resplit, Secret(PROXY_SECRET), now=clock())
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a=b", "a&b", "&", "x\x00", "x\n", "\r", "x\x7f", "x\x85", ""],
+    ids=["equals", "ampersand", "lone-ampersand", "nul", "lf", "cr", "del", "c1", "empty"],
+)
+def test_names_that_could_re_split_are_refused_even_when_signed(
+    proxy_client: TestClient, clock: Clock, name: str
+) -> None:
+    params = proxied_query(clock, extra=[(name, "1")])  # Shopify's signature covers it
+    response = proxy_client.get(f"{URL}?{urlencode(params)}")
+    assert_error(response, 401, "invalid_signature")
+
+
+def test_a_signed_proxy_url_works_once(proxy_client: TestClient, clock: Clock) -> None:
+    # Whoever sees a proxied URL (a log, a shared HAR file) cannot replay it within
+    # its 90 s: its signature is remembered, in the state backend, until it expires.
+    url = f"{URL}?{urlencode(proxied_query(clock))}"
+    assert proxy_client.get(url).status_code == 200
+    clock.advance(30)
+    body = assert_error(proxy_client.get(url), 401, "invalid_signature")
+    assert "already used" in body["error_description"]
+    assert_error(proxy_client.post(url), 401, "invalid_signature")
+    clock.advance(61)  # past the window: now it is simply too old
+    assert_error(proxy_client.get(url), 401, "signature_expired")
+    # Another request Shopify signed for the same customer is fine.
+    assert proxy_client.get(f"{URL}?{urlencode(proxied_query(clock))}").status_code == 200
+
+
+def test_a_refused_proxy_request_does_not_use_up_its_signature(
+    client_factory: ClientFactory, clock: Clock
+) -> None:
+    limits = RateLimits(per_customer=Rate(1, 60), per_ip=Rate(100, 60))
+    client = client_factory(
+        shops={SHOP: make_shop(app_proxy_secret=Secret(PROXY_SECRET))}, rate_limits=limits
+    )
+    assert client.get(f"{URL}?{urlencode(proxied_query(clock))}").status_code == 200
+    url = f"{URL}?{urlencode(proxied_query(clock, extra=[('n', '2')]))}"
+    assert_error(client.get(url), 429, "rate_limited")  # the customer's budget, not a replay
+    clock.advance(60)
+    assert client.get(url).status_code == 200
+
+
+def test_proxy_failures_are_limited_per_address(
+    client_factory: ClientFactory, clock: Clock
+) -> None:
+    limits = RateLimits(per_customer=Rate(100, 60), per_ip=Rate(3, 60))
+    client = client_factory(
+        shops={SHOP: make_shop(app_proxy_secret=Secret(PROXY_SECRET))}, rate_limits=limits
+    )
+    forged = [*proxied_query(clock)[:-1], ("signature", "0" * 64)]
+    for _ in range(3):
+        assert_error(client.get(f"{URL}?{urlencode(forged)}"), 401, "invalid_signature")
+    # A fourth guess from the same address is not even checked.
+    response = client.get(f"{URL}?{urlencode(forged)}")
+    assert_error(response, 429, "rate_limited")
+    assert int(response.headers["retry-after"]) >= 1
+    # Genuine requests are not counted per address (Shopify's proxy sends them all).
+    for n in range(5):
+        query = proxied_query(clock, customer=str(100 + n))
+        assert client.get(f"{URL}?{urlencode(query)}").status_code == 200
