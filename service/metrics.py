@@ -13,6 +13,12 @@ from typing import Protocol
 
 from service import __version__
 
+#: RFC 9110 §9 methods and PATCH (RFC 5789); any other is counted as ``OTHER``, so a
+#: client cannot add label values (series) by inventing methods.
+METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+
 #: Upper bounds (seconds) of the request duration histogram.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -44,7 +50,7 @@ class Metrics:
         self._gauges.append((name, help_text, labels, read))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests[method, route, status] += 1
+        self.requests[method if method in METHODS else "OTHER", route, status] += 1
         buckets = self._buckets.get(route)
         if buckets is None:
             buckets = self._buckets[route] = [0] * (len(BUCKETS) + 1)

@@ -131,6 +131,10 @@ def start_server(
                 "--port",
                 str(port),
                 "--no-access-log",
+                # As `shapestoken serve`: no WebSockets (an upgrade is plain HTTP, so
+                # its URL and query string are never logged).
+                "--ws",
+                "none",
                 "--workers",
                 str(workers),
             ],

@@ -289,3 +289,18 @@ def test_a_shop_without_id_secrets_needs_the_app_proxy(table: dict[str, Any], me
     values["shops"]["acme.myshopify.com"] = table
     with pytest.raises(ConfigError, match=message):
         parse_settings(values, environ=ENV)
+
+
+@pytest.mark.parametrize(
+    "bundle",
+    [
+        "-----BEGIN PRIVATE KEY-----\nMIGH\u201cAgEA\u201d\n-----END PRIVATE KEY-----\n",
+        "\ufeff-----BEGIN PRIVATE KEY-----\nMIGHAgEA\n-----END PRIVATE KEY-----\n",
+        "-----BEGIN PRIVATE KEY-----\nMIGH\udcffAgEA\n-----END PRIVATE KEY-----\n",
+    ],
+    ids=["typographic-quotes", "bom", "undecodable-byte"],
+)
+def test_a_non_ascii_signing_keys_variable_is_a_config_error(bundle: str) -> None:
+    with pytest.raises(ConfigError, match="SHAPESTOKEN_SIGNING_KEYS: holds non-ASCII") as info:
+        parse_settings(raw(), environ={**ENV, "SHAPESTOKEN_SIGNING_KEYS": bundle})
+    assert "MIGH" not in str(info.value)

@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -131,6 +132,51 @@ def test_a_10_mb_body_gets_413_and_the_server_stays_healthy(server: Server) -> N
     mint(server)
 
 
+def test_a_websocket_upgrade_is_plain_http_with_a_json_answer(server: Server) -> None:
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(
+            (
+                f"GET /v1/me?signature={sign('42')} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+            ).encode()
+        )
+        response = read_response(sock)
+    assert response.startswith("HTTP/1.1 401"), response[:200]
+    assert "content-type: application/json" in response.lower()
+    assert '"error":"invalid_token"' in response
+    # The module fixture also checks, at the end, that the signature was never logged.
+    assert sign("42") not in server.output()
+
+
+def test_a_client_leaving_mid_body_is_counted_as_499_without_a_traceback(
+    server: Server,
+) -> None:
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(
+            (
+                "POST /v1/shops/acme.myshopify.com/customer-token HTTP/1.1\r\n"
+                f"Host: {parts.netloc}\r\nContent-Type: application/json\r\n"
+                'Content-Length: 200\r\n\r\n{"id": "42", '
+            ).encode()
+        )
+    metrics = ""
+    for _ in range(50):  # the server notices the close on its next read
+        _, _, raw = request(server, "GET", "/metrics")
+        metrics = raw.decode()
+        if 'status="499"' in metrics:
+            break
+        time.sleep(0.1)
+    route = 'route="/v1/shops/{shop}/customer-token"'
+    assert f'shapestoken_requests_total{{method="POST",{route},status="499"}} 1' in metrics
+    assert 'status="500"' not in metrics
+    log = server.output()
+    assert "Traceback" not in log and "ClientDisconnect" not in log
+    assert "status=499" in log
+
+
 def test_a_chunked_body_is_cut_off_at_4_kib(server: Server) -> None:
     parts = urlsplit(server.url)
     with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
@@ -172,12 +218,24 @@ def test_bad_input_is_a_json_error_without_echo(server: Server) -> None:
         ("unknown-key", {}, 'unknown config key shops."acme.myshopify.com".audiance'),
         ("no-key", {}, "no signing key"),
         (
+            None,
+            {"SHAPESTOKEN_SIGNING_KEYS": "-----BEGIN PRIVATE KEY-----\n\u201cMIGH\u201d\n"},
+            "SHAPESTOKEN_SIGNING_KEYS: holds non-ASCII",
+        ),
+        (
             "shared-audience",
             {},
             'shops."acme.myshopify.com" and shops."bolt.myshopify.com" share the audience',
         ),
     ],
-    ids=["short-secret", "missing-env", "unknown-key", "no-signing-key", "shared-audience"],
+    ids=[
+        "short-secret",
+        "missing-env",
+        "unknown-key",
+        "no-signing-key",
+        "non-ascii-signing-keys",
+        "shared-audience",
+    ],
 )
 def test_start_up_fails_with_a_message_naming_the_problem(
     tmp_path: Path, config: str | None, env: dict[str, str], message: str
@@ -209,7 +267,6 @@ def test_start_up_fails_with_a_message_naming_the_problem(
 
 def test_the_procfile_command_serves_on_port(tmp_path: Path) -> None:
     import subprocess
-    import time
     import urllib.request
 
     from tests.servers import ROOT, server_env, shapestoken

@@ -58,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
         "port": args.port,
         "access_log": False,  # RequestLog writes one line per request, without query strings
         "server_header": False,
+        # No WebSocket route exists: with WebSockets off an upgrade request is plain
+        # HTTP with a JSON answer, and uvicorn never logs its URL and query string.
+        "ws": "none",
         "proxy_headers": True,  # trusted only from --forwarded-allow-ips / FORWARDED_ALLOW_IPS
         "log_level": "info",
     }

@@ -162,6 +162,13 @@ def parse_settings(
     issuer = values.issuer(raw.get("issuer"))
     ttl = token_ttl(raw.get("token_ttl", 900), "token_ttl")
     keys_pem = environ.get(KEYS_ENV)
+    if keys_pem and not keys_pem.isascii():
+        # PEM is ASCII; typographic quotes or a BOM from a copy-paste are not. The
+        # content is never shown: it is a private key.
+        raise ConfigError(
+            f"{KEYS_ENV}: holds non-ASCII characters; it must be PEM private keys, "
+            "as printed by `shapestoken keys generate --print`"
+        )
     shops = parse_shops(raw.get("shops", {}), issuer=issuer, default_ttl=ttl)
     clients = parse_clients(raw.get("clients", {}), issuer=issuer)
     check_guest_clients(shops, clients)

@@ -34,7 +34,7 @@ from service.services import (
 )
 from service.web.customer import CustomerEndpoints
 from service.web.http import error_response
-from service.web.middleware import RequestLog, StaticHeaders
+from service.web.middleware import NoWebSockets, RequestLog, StaticHeaders
 from service.web.oauth import OAuthEndpoints
 from service.web.ops import OpsEndpoints
 from service.web.wellknown import WellKnownEndpoints
@@ -113,7 +113,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestLog, metrics=services.metrics)],
+        middleware=[Middleware(NoWebSockets), Middleware(RequestLog, metrics=services.metrics)],
         exception_handlers={
             ServiceError: _service_error,
             HTTPException: _http_error,
@@ -121,6 +121,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         },
         lifespan=lifespan,
     )
+    # `/healthz/` is a JSON 404, not a 307 to a URL built from the Host header.
+    app.router.redirect_slashes = False
     app.state.services = services
     return app
 

@@ -6,14 +6,19 @@ import re
 import secrets
 import time
 
+import orjson
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.errors import NotFound
 from service.logs import log
 from service.metrics import Metrics
 
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{8,64}")
 #: An Origin is scheme://host[:port]; anything longer is cut, it is caller-chosen.
 MAX_ORIGIN = 256
+#: Status logged and counted for a request whose client disconnected before the answer.
+CLIENT_CLOSED_REQUEST = 499
 
 
 class RequestLog:
@@ -29,7 +34,7 @@ class RequestLog:
             return
         start = time.perf_counter()
         request_id = _request_id(scope)
-        status = 500
+        status = 0  # no response started yet
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -40,7 +45,13 @@ class RequestLog:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # The client left mid-body: nobody to answer and nothing broken. Counted
+            # as 499 (nginx's "client closed request"), never as a 500 with tracebacks.
+            status = status or CLIENT_CLOSED_REQUEST
         finally:
+            # An exception before any response start is answered with a 500 outside.
+            status = status or 500
             elapsed = time.perf_counter() - start
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
@@ -85,7 +96,12 @@ SCRIPT_TYPES = {".js": b"text/javascript; charset=utf-8", ".mjs": b"text/javascr
 
 
 class StaticHeaders:
-    """Static files for any origin: module scripts load in CORS mode."""
+    """Static files for any origin: module scripts load in CORS mode.
+
+    Dotfiles are never served (an editor's swap file or a ``.env`` dropped into
+    ``static/js`` stays private), and ``Range`` is ignored: the scripts are a few
+    KiB, and a malformed range would otherwise be answered in plain text.
+    """
 
     def __init__(self, app: ASGIApp, *, max_age: int = 300) -> None:
         self.app = app
@@ -97,7 +113,11 @@ class StaticHeaders:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
+        if any(part.startswith(".") for part in path.split("/")):
+            raise NotFound()
         script_type = SCRIPT_TYPES.get(path[path.rfind(".") :]) if "." in path else None
+        # RFC 9110 §14.2: a server may ignore Range; the whole file is a 200.
+        request_headers = [(k, v) for k, v in scope["headers"] if k not in (b"range", b"if-range")]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -108,4 +128,37 @@ class StaticHeaders:
                 message["headers"] = [*headers, *self.extra]
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        await self.app({**scope, "headers": request_headers}, receive, send_with_headers)
+
+
+class NoWebSockets:
+    """Refuse every WebSocket handshake with a JSON 404: the service has no WebSocket route.
+
+    Servers run with WebSockets off, so an upgrade request reaches the app as plain
+    HTTP; this covers a server started with them on. Where the server supports the
+    denial-response extension the refusal is the usual JSON error body.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        if "websocket.http.response" not in scope.get("extensions", {}):
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        error = NotFound("This service has no WebSocket endpoint.")
+        body = orjson.dumps(error.as_dict())
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": error.status_code,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode("ascii")),
+                ],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": body})
