@@ -107,6 +107,13 @@ class MethodNotAllowed(ServiceError):
     description = "This method is not allowed here."
 
 
+class MisdirectedRequest(ServiceError):
+    # RFC 9110 §15.5.20: this server will not answer for that authority.
+    status_code = 421
+    error = "misdirected_request"
+    description = "This server does not answer for that host name."
+
+
 class RequestTooLarge(ServiceError):
     status_code = 413
     error = "request_too_large"

@@ -177,3 +177,26 @@ def verify(token: str, server: Server) -> dict[str, Any]:
         options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]},
     )
     return claims
+
+
+def start_dev_server(directory: Path) -> Server:
+    """``shapestoken serve`` with no config in ``directory``: the development default."""
+    port = free_port()
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("SHAPESTOKEN_CONFIG", "SHAPESTOKEN_SIGNING_KEYS")
+    }
+    env["PYTHONUNBUFFERED"] = "1"
+    log = directory / "serve.log"
+    with log.open("wb") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service", "serve", "--port", str(port)],
+            cwd=directory,  # no ./shapestoken.toml here: the development default
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, directory / "shapestoken.toml", env, log)
+    wait_ready(server)
+    return server

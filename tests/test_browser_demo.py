@@ -8,15 +8,12 @@ against the real server, at a desktop and at a phone width, with no console erro
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.servers import Server, free_port, verify, wait_ready
+from tests.servers import Server, start_dev_server, verify
 from tests.shopify_theme import hmac_sha256
 from tests.storefront import HTTP_ERROR, KEY_PREFIX, PageErrors, storage, visit
 
@@ -30,26 +27,8 @@ WIDTHS = (1280, 390)
 @pytest.fixture(scope="module")
 def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`shapestoken serve` in a directory without a config: the development default."""
-    directory = tmp_path_factory.mktemp("dev")
-    port = free_port()
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in ("SHAPESTOKEN_CONFIG", "SHAPESTOKEN_SIGNING_KEYS")
-    }
-    env["PYTHONUNBUFFERED"] = "1"
-    log = directory / "serve.log"
-    with log.open("wb") as handle:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve", "--port", str(port)],
-            cwd=directory,
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, directory / "shapestoken.toml", env, log)
+    server = start_dev_server(tmp_path_factory.mktemp("dev"))
     try:
-        wait_ready(server)
         yield server
     finally:
         server.stop()

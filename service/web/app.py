@@ -6,6 +6,7 @@ import contextlib
 import gc
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -34,7 +35,7 @@ from service.services import (
 )
 from service.web.customer import CustomerEndpoints
 from service.web.http import error_response
-from service.web.middleware import NoWebSockets, RequestLog, StaticHeaders
+from service.web.middleware import LoopbackHostOnly, NoWebSockets, RequestLog, StaticHeaders
 from service.web.oauth import OAuthEndpoints
 from service.web.ops import OpsEndpoints
 from service.web.wellknown import WellKnownEndpoints
@@ -111,9 +112,13 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         yield
         await services.aclose()
 
+    middleware = [Middleware(NoWebSockets), Middleware(RequestLog, metrics=services.metrics)]
+    if settings.development:
+        port = urlsplit(settings.issuer).port or 80
+        middleware.append(Middleware(LoopbackHostOnly, port=port))
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(NoWebSockets), Middleware(RequestLog, metrics=services.metrics)],
+        middleware=middleware,
         exception_handlers={
             ServiceError: _service_error,
             HTTPException: _http_error,

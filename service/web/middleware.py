@@ -10,9 +10,10 @@ import orjson
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import NotFound
+from service.errors import MisdirectedRequest, NotFound
 from service.logs import log
 from service.metrics import Metrics
+from service.web.http import error_response
 
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{8,64}")
 #: An Origin is scheme://host[:port]; anything longer is cut, it is caller-chosen.
@@ -162,3 +163,33 @@ class NoWebSockets:
             }
         )
         await send({"type": "websocket.http.response.body", "body": body})
+
+
+class LoopbackHostOnly:
+    """The development server answers only for ``localhost``, ``127.0.0.1`` and ``[::1]``.
+
+    A page on a DNS name the attacker rebinds to 127.0.0.1 is same-origin with
+    that name, so it could read ``/demo`` and its valid demo signature; its
+    requests carry the attacker's name in ``Host`` and get a JSON 421 instead.
+    """
+
+    def __init__(self, app: ASGIApp, *, port: int) -> None:
+        self.app = app
+        names = ("localhost", "127.0.0.1", "[::1]")
+        self.allowed = frozenset(f"{name}:{port}".encode("ascii") for name in names)
+        if port == 80:  # the default port may be left out of Host
+            self.allowed |= {name.encode("ascii") for name in names}
+        self.description = (
+            "The development server answers only for localhost, 127.0.0.1 and [::1] "
+            f"on its port: use http://127.0.0.1:{port}/."
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            hosts = [value.lower() for name, value in scope["headers"] if name == b"host"]
+            if len(hosts) != 1 or hosts[0] not in self.allowed:
+                # Answered here: middleware sits outside the app's exception handlers.
+                response = error_response(MisdirectedRequest(self.description))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
