@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from service import keys
+from service import keyfiles
 from service.config import ClientConfig, Settings, ShopConfig, StoreConfig
 from service.config.shops import check_guest_clients
 from service.config.store import database_url
@@ -34,8 +34,8 @@ def development_settings(port: int, *, state_dir: Path = STATE_DIR) -> Settings:
     state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = _read_or_create(state_dir / "demo-id-secret", lambda: secrets.token_urlsafe(32))
     key_dir = state_dir / "keys"
-    if not keys.load_dir(key_dir):
-        keys.write_new_key(key_dir, "ES256")
+    if not keyfiles.load_dir(key_dir):
+        keyfiles.write_new_key(key_dir, "ES256")
     base = f"http://127.0.0.1:{port}"
     origins = frozenset({base, f"http://localhost:{port}"})
     shop = ShopConfig(

@@ -1,10 +1,10 @@
-"""Signing keys: loading, generating, rotating, and publishing them as a JWKS.
+"""Signing keys: their material, RFC 7638 kids, and the keyring that rotates them.
 
-Keys live as PKCS#8 PEM files in ``signing_key_dir`` (named
-``<created UTC>-<kid prefix>.pem``), or as a bundle of PEM blocks in the
-``SHAPESTOKEN_SIGNING_KEYS`` variable (first block = active key). The newest
-key signs; an older key stays published until the longest token TTL has passed
-since its successor took over, so every token still alive can be verified.
+Keys live as PKCS#8 PEM files in ``signing_key_dir`` (:mod:`service.keyfiles`),
+or as a bundle of PEM blocks in the ``SHAPESTOKEN_SIGNING_KEYS`` variable (first
+block = signing key). :class:`KeyRing` decides which key signs and which are
+published: a new key is published before it signs, an old one stays published
+until every token it signed has expired.
 """
 
 from __future__ import annotations
@@ -12,13 +12,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -37,7 +34,6 @@ NEW_RSA_BITS = 3072
 #: Extra seconds a retired key stays published beyond the longest TTL (clock skew).
 PUBLISH_MARGIN = 300
 
-_FILE_NAME = re.compile(r"(\d{8}T\d{6}Z)-[A-Za-z0-9_-]+\.pem")
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z ]*PRIVATE KEY)-----.+?-----END \1-----", re.DOTALL)
 
 # RFC 7638 §3.2: the required members of each key type, in lexicographic order.
@@ -155,66 +151,72 @@ def load_bundle(text: str) -> list[SigningKey]:
     ]
 
 
-def load_dir(directory: Path) -> list[SigningKey]:
-    """Every ``*.pem`` key in ``directory``, newest first."""
-    if not directory.is_dir():
-        return []
-    keys = [
-        load_pem(path.read_bytes(), created=_created(path), name=path.name)
-        for path in directory.glob("*.pem")
-    ]
-    return sorted(keys, key=lambda key: (key.created or 0.0, key.name), reverse=True)
-
-
-def write_new_key(directory: Path, alg: str, *, now: float | None = None) -> SigningKey:
-    """Create a key file (mode 0600) that becomes the active key."""
-    created = time.time() if now is None else now
-    key = generate(alg, created=created)
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    stamp = datetime.fromtimestamp(created, UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = directory / f"{stamp}-{key.kid[:12]}.pem"
-    # O_EXCL: never overwrite a key; 0o600 from the first byte, not chmod afterwards.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key.pem())
-    return SigningKey(key.private_key, key.alg, key.kid, key.public_jwk, created, path.name)
-
-
-def _created(path: Path) -> float:
-    match = _FILE_NAME.fullmatch(path.name)
-    if match:
-        stamp = datetime.strptime(match[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-        return stamp.timestamp()
-    return path.stat().st_mtime
-
-
 class KeyRing:
-    """The active signing key and every key still published for verification."""
+    """The signing keys: which one signs now, and which are published for verification.
+
+    Keys are given newest first. A rotated-in key is published at once but signs
+    only ``activation_delay`` seconds after its creation, so every replica and
+    every cached JWKS knows it before a token uses it; the oldest key (the first
+    one made, or the only one left) signs from its creation. A key retires when
+    its successor starts signing and stays published ``window`` seconds more, so
+    every token it signed can still be verified. Keys without a creation time
+    (the ``SHAPESTOKEN_SIGNING_KEYS`` bundle) keep their given order: the first
+    signs, the others stay published until they are removed.
+    """
 
     def __init__(
         self,
         keys: Sequence[SigningKey],
         *,
         window: int,
+        activation_delay: int = 0,
         now: Callable[[], float] = time.time,
     ) -> None:
+        self.window = window
+        self.activation_delay = activation_delay
+        self._now = now
+        self._entries: tuple[_Entry, ...] = ()
+        self.replace(keys)
+
+    def replace(self, keys: Sequence[SigningKey]) -> None:
+        """Use ``keys`` (newest first) from now on: a reload swaps them in one step."""
         if not keys:
             raise ConfigError("no signing key")
         kids = [key.kid for key in keys]
         if len(set(kids)) != len(kids):
             raise ConfigError("the same signing key is configured twice")
-        self.active = keys[0]
-        self._now = now
-        # A key retires when its successor is created; it stays published for
-        # `window` seconds after that (None: retirement time unknown, always published).
-        self._entries: list[tuple[SigningKey, float | None]] = [(keys[0], None)]
-        for newer, key in zip(keys, keys[1:], strict=False):
-            until = None if newer.created is None else newer.created + window
-            self._entries.append((key, until))
+        starts = [
+            _ALWAYS
+            if key.created is None or i == len(keys) - 1
+            else key.created + self.activation_delay
+            for i, key in enumerate(keys)
+        ]
+        entries = [_Entry(keys[0], starts[0], None)]
+        for i in range(1, len(keys)):
+            # Retired when the next newer key starts signing, then published `window` more.
+            until = None if keys[i - 1].created is None else starts[i - 1] + self.window
+            entries.append(_Entry(keys[i], starts[i], until))
+        self._entries = tuple(entries)
+
+    @property
+    def active(self) -> SigningKey:
+        """The key that signs now: the newest whose activation time has come."""
+        now = self._now()
+        entries = self._entries
+        for entry in entries:
+            if entry.starts <= now:
+                return entry.key
+        return entries[-1].key  # unreachable: the oldest key is always active
+
+    @property
+    def keys(self) -> list[SigningKey]:
+        """Every key held, newest first, published or not."""
+        return [entry.key for entry in self._entries]
 
     def published(self) -> list[SigningKey]:
+        """Keys not yet signing, the signing key, and retired keys within their window."""
         now = self._now()
-        return [key for key, until in self._entries if until is None or now < until]
+        return [e.key for e in self._entries if e.until is None or now < e.until]
 
     def find(self, kid: str) -> SigningKey | None:
         for key in self.published():
@@ -225,20 +227,43 @@ class KeyRing:
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         return {"keys": [key.jwk() for key in self.published()]}
 
+    def starts(self, key: SigningKey) -> float | None:
+        """When ``key`` signs (or signed) first; ``None`` when from its creation or unknown."""
+        for entry in self._entries:
+            if entry.key.kid == key.kid:
+                return None if entry.starts == _ALWAYS else entry.starts
+        raise KeyError(key.kid)
+
     def status(self) -> Iterable[tuple[SigningKey, str]]:
-        now = self._now()
-        for index, (key, until) in enumerate(self._entries):
-            if index == 0:
-                state = "active"
-            elif until is None or now < until:
-                stamp = "" if until is None else f" until {iso8601(until)}"
-                state = f"published{stamp}"
+        """Each key with what it does now, for ``keys list``."""
+        now, active = self._now(), self.active
+        for entry in self._entries:
+            if entry.key is active:
+                state = "active (signs)"
+            elif entry.starts > now:
+                state = f"published, signs from {iso8601(entry.starts)}"
+            elif entry.until is None or now < entry.until:
+                stamp = "" if entry.until is None else f" until {iso8601(entry.until)}"
+                state = f"published{stamp} (retired)"
             else:
                 state = "expired (safe to delete)"
-            yield key, state
+            yield entry.key, state
 
     def __repr__(self) -> str:
         return f"KeyRing(active={self.active!r}, keys={len(self._entries)})"
+
+
+#: Activation time of a key that signs from the start.
+_ALWAYS = float("-inf")
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    key: SigningKey
+    #: When the key starts signing (Unix time); ``_ALWAYS`` for the first key.
+    starts: float
+    #: End of its verification window after retirement; ``None``: published until removed.
+    until: float | None
 
 
 def publish_window(max_token_ttl: int) -> int:

@@ -14,8 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from service import keys
+from service import keyfiles, keys
 from service.config import KEYS_ENV, RedisURL, Settings
+from service.config.advice import config_warnings
 from service.customers import CustomerTokens
 from service.errors import ConfigError
 from service.logs import log
@@ -49,6 +50,8 @@ class Services:
     token_store: ApiTokenStore | None = None
     #: Dashboard sessions; None unless ``admin_password_hash`` is set.
     admin_sessions: AdminSessions | None = None
+    #: Reads the signing keys again (a key directory); ``None``: they never change.
+    key_source: Callable[[], list[keys.SigningKey]] | None = None
 
     async def aclose(self) -> None:
         """Release the state backend's and the database's connections."""
@@ -57,27 +60,59 @@ class Services:
             await self.token_store.aclose()
 
 
+def read_keys(settings: Settings) -> tuple[list[keys.SigningKey], str]:
+    """The signing keys (newest first) and where they came from."""
+    if settings.signing_keys_pem is not None:
+        return keys.load_bundle(settings.signing_keys_pem.reveal().decode("ascii")), KEYS_ENV
+    return keyfiles.load_dir(settings.signing_key_dir), str(settings.signing_key_dir)
+
+
 def load_keyring(settings: Settings, *, now: Callable[[], float] = time.time) -> keys.KeyRing:
     """The signing keys from the environment bundle or the key directory.
 
     Refuses to start without one: replicas must share keys, and a key made up
     per replica would sign tokens the other replicas' JWKS does not publish.
     """
-    if settings.signing_keys_pem is not None:
-        found = keys.load_bundle(settings.signing_keys_pem.reveal().decode("ascii", "replace"))
-        where = KEYS_ENV
-    else:
-        found = keys.load_dir(settings.signing_key_dir)
-        where = str(settings.signing_key_dir)
+    found, where = read_keys(settings)
     if not found:
         raise ConfigError(f"no signing key in {where}; create one with `shapestoken keys generate`")
-    ring = keys.KeyRing(found, window=keys.publish_window(settings.max_token_ttl), now=now)
-    if ring.active.alg != settings.signing_alg:
+    ring = keys.KeyRing(
+        found,
+        window=keys.publish_window(settings.max_token_ttl),
+        activation_delay=settings.key_activation_delay,
+        now=now,
+    )
+    newest = found[0]
+    if newest.alg != settings.signing_alg:
         raise ConfigError(
-            f"the active signing key is {ring.active.alg} but signing_alg is "
+            f"the newest signing key is {newest.alg} but signing_alg is "
             f"{settings.signing_alg}; run `shapestoken keys rotate` to add one"
         )
     return ring
+
+
+def key_source(settings: Settings) -> Callable[[], list[keys.SigningKey]] | None:
+    """How a running process reads its keys again; ``None`` for the environment bundle,
+    which cannot change under a running process."""
+    if settings.signing_keys_pem is not None:
+        return None
+    directory = settings.signing_key_dir
+
+    def read() -> list[keys.SigningKey]:
+        found = keyfiles.load_dir(directory)
+        if not found:
+            raise ConfigError(f"no signing key in {directory}")
+        return found
+
+    return read
+
+
+def startup_warnings(settings: Settings) -> list[str]:
+    """What start-up logs and ``check-config`` prints: valid, but probably not meant."""
+    warnings = config_warnings(settings)
+    if settings.signing_keys_pem is None:
+        warnings += keyfiles.permission_warnings(settings.signing_key_dir)
+    return warnings
 
 
 def build_state(
@@ -147,6 +182,7 @@ def build_services(
     monotonic: Callable[[], float] = time.monotonic,
     api_tokens: TokenLookup | None = None,
 ) -> Services:
+    source = key_source(settings) if keyring is None else None
     keyring = keyring or load_keyring(settings, now=now)
     state = state or build_state(settings, now=now, monotonic=monotonic)
     issuer = TokenIssuer(keyring, settings.issuer, now=now)
@@ -190,6 +226,7 @@ def build_services(
         api_tokens=api_tokens,
         token_store=token_store,
         admin_sessions=admin_sessions,
+        key_source=source,
     )
 
 

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -28,17 +31,25 @@ def hex_hmac(message: str, key: str = SECRET) -> str:
 
 def test_keys_generate_rotate_list(configured: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["keys", "generate"]) == 0
-    assert "ES256" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "ES256" in out and "it is the first key: it signs at once" in out
     assert main(["keys", "generate"]) == 2
     assert "keys rotate" in capsys.readouterr().err
+    before = time.time()
     assert main(["keys", "rotate"]) == 0
     out = capsys.readouterr().out
-    assert "active" in out and "stays in the JWKS until" in out
+    # Publish first, sign later: the new key signs key_activation_delay (900 s) after now.
+    starts = re.search(r"published now; signs from (\S+) \(key_activation_delay = 900s\)", out)
+    assert starts is not None, out
+    signs_at = datetime.fromisoformat(starts[1].replace("Z", "+00:00")).timestamp()
+    assert before + 899 <= signs_at <= time.time() + 901
+    assert "no restart needed" in out and "stays published until" in out
     assert len(list((configured / "keys").glob("*.pem"))) == 2
     assert main(["keys", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
-    assert lines[0].endswith("active") and "published until" in lines[1]
+    assert lines[0].endswith(f"published, signs from {starts[1]}")
+    assert lines[1].endswith("active (signs)")
 
 
 def test_keys_generate_print(configured: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -149,3 +160,28 @@ def test_development_mode_refuses_a_public_bind(
     monkeypatch.chdir(tmp_path)
     assert main(["serve", "--host", "0.0.0.0"]) == 2
     assert "loopback" in capsys.readouterr().err
+
+
+def test_check_config_warns_about_loose_key_files_and_reused_secrets(
+    configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = configured / "shapestoken.toml"
+    config.write_text(
+        config_toml(
+            "https://tokens.example.com", extra_shop='app_proxy_secret = "env:SHOP_ID_SECRET"'
+        )
+    )
+    main(["keys", "generate"])
+    (key,) = (configured / "keys").glob("*.pem")
+    key.chmod(0o644)
+    (configured / "keys").chmod(0o755)
+    capsys.readouterr()
+    assert main(["check-config"]) == 0
+    captured = capsys.readouterr()
+    assert "config OK (3 warnings)" in captured.out
+    warnings = captured.err.splitlines()
+    assert len(warnings) == 3 and all(line.startswith("warning: ") for line in warnings)
+    assert "app_proxy_secret" in warnings[0]
+    assert "open to others (mode 0755)" in warnings[1]
+    assert "(mode 0644)" in warnings[2]
+    assert SECRET not in captured.err

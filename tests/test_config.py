@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from service.config import Rate, Settings, config_path, load_settings, parse_settings
+from service.config.advice import config_warnings
 from service.errors import ConfigError
 from tests.conftest import SECRET
 
@@ -304,3 +305,39 @@ def test_a_non_ascii_signing_keys_variable_is_a_config_error(bundle: str) -> Non
     with pytest.raises(ConfigError, match="SHAPESTOKEN_SIGNING_KEYS: holds non-ASCII") as info:
         parse_settings(raw(), environ={**ENV, "SHAPESTOKEN_SIGNING_KEYS": bundle})
     assert "MIGH" not in str(info.value)
+
+
+def test_one_secret_for_two_shops_warns() -> None:
+    values = two_shops({}, {"audience": "https://api.bolt.example"})
+    values["shops"]["bolt.myshopify.com"]["id_secrets"] = ["env:ACME_ID_SECRET"]
+    (warning,) = config_warnings(parse_settings(values, environ=ENV))
+    assert 'shops."acme.myshopify.com".id_secrets[0]' in warning
+    assert 'shops."bolt.myshopify.com".id_secrets[0]' in warning
+    assert SECRET not in warning
+
+
+def test_one_secret_for_a_shop_and_its_app_proxy_warns() -> None:
+    settings = parse(shop={"app_proxy_secret": "env:ACME_ID_SECRET"})
+    (warning,) = config_warnings(settings)
+    assert ".id_secrets[0] and " in warning and ".app_proxy_secret" in warning
+    assert SECRET not in warning
+
+
+def test_distinct_secrets_and_a_safe_delay_do_not_warn() -> None:
+    assert config_warnings(parse(shop={"app_proxy_secret": "a" * 40})) == []
+
+
+@pytest.mark.parametrize("delay", [0, 60, 359])
+def test_a_short_key_activation_delay_warns(delay: int) -> None:
+    (warning,) = config_warnings(parse(key_activation_delay=delay))
+    assert f"key_activation_delay = {delay}" in warning
+
+
+@pytest.mark.parametrize("delay", [-1, 86401, True, "900"])
+def test_key_activation_delay_is_0_to_86400(delay: object) -> None:
+    with pytest.raises(ConfigError, match="key_activation_delay: expected an integer from 0"):
+        parse(key_activation_delay=delay)
+
+
+def test_key_activation_delay_defaults_to_900() -> None:
+    assert parse().key_activation_delay == 900

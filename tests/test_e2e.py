@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -16,7 +17,7 @@ import jwt
 import pytest
 
 from tests.conftest import SECRET, sign
-from tests.servers import Server, config_toml, free_port, start_server, verify
+from tests.servers import Server, config_toml, free_port, shapestoken, start_server, verify
 
 pytestmark = pytest.mark.e2e
 
@@ -269,7 +270,7 @@ def test_the_procfile_command_serves_on_port(tmp_path: Path) -> None:
     import subprocess
     import urllib.request
 
-    from tests.servers import ROOT, server_env, shapestoken
+    from tests.servers import ROOT, server_env
 
     (web,) = [
         line.split(":", 1)[1].strip()
@@ -299,3 +300,61 @@ def test_the_procfile_command_serves_on_port(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def jwks_kids(server: Server) -> list[str]:
+    _, _, raw = request(server, "GET", "/.well-known/jwks.json")
+    return [key["kid"] for key in json.loads(raw)["keys"]]
+
+
+def minted_kid(server: Server) -> str:
+    token = mint(server)["access_token"]
+    assert isinstance(token, str)
+    return str(jwt.get_unverified_header(token)["kid"])
+
+
+def test_a_rotated_key_is_published_on_sighup_and_signs_after_the_delay(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = start_server(tmp_path, config_toml(url, extra="key_activation_delay = 3"), port=port)
+    try:
+        (old,) = jwks_kids(server)
+        rotated = shapestoken("keys", "rotate", env=server.env)
+        assert rotated.returncode == 0, rotated.stderr
+        assert "signs from" in rotated.stdout
+        server.process.send_signal(signal.SIGHUP)  # no restart: the process reads its keys
+        deadline = time.monotonic() + 10
+        while len(jwks_kids(server)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        kids = jwks_kids(server)
+        assert len(kids) == 2 and old in kids
+        (new,) = set(kids) - {old}
+        assert server.process.poll() is None
+        # Published first: the old key still signs until the delay has passed.
+        seen = {minted_kid(server)}
+        deadline = time.monotonic() + 15
+        while new not in seen and time.monotonic() < deadline:
+            seen.add(minted_kid(server))
+            time.sleep(0.2)
+        assert old in seen and new in seen
+        assert minted_kid(server) == new
+        assert "signing keys reloaded" in server.output()
+    finally:
+        server.stop()
+
+
+def test_start_up_logs_loose_key_permissions_and_reused_secrets(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    text = config_toml(url, extra_shop='app_proxy_secret = "env:SHOP_ID_SECRET"')
+    server = start_server(tmp_path, text, port=port, wait=False)
+    server.stop()
+    (key,) = (tmp_path / "keys").glob("*.pem")
+    key.chmod(0o644)
+    server = start_server(tmp_path, text, port=port, generate_key=False)
+    try:
+        log = server.output()
+        assert "WARNING" in log and "(mode 0644)" in log and "app_proxy_secret" in log
+        assert SECRET not in log
+    finally:
+        server.stop()

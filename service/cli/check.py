@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 
 from service.cli.base import Commands, configured_settings
+from service.clock import iso8601
 
 
 def register(commands: Commands) -> None:
@@ -13,11 +16,19 @@ def register(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from service.services import load_keyring
+    from service.services import load_keyring, startup_warnings
 
     settings = configured_settings()
     ring = load_keyring(settings)
     print(settings.summary())
-    print(f"active key:   {ring.active.kid} ({ring.active.alg}), {len(ring.published())} published")
-    print("config OK")
+    active = ring.active
+    print(f"active key:   {active.kid} ({active.alg}), {len(ring.published())} published")
+    for key in ring.keys:
+        starts = ring.starts(key)
+        if starts is not None and key is not active and starts > time.time():
+            print(f"next key:     {key.kid} ({key.alg}) signs from {iso8601(starts)}")
+    warnings = startup_warnings(settings)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"config OK ({len(warnings)} warning{'' if len(warnings) == 1 else 's'})")
     return 0

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
-from service import keys
+from service import keyfiles, keys
 from service.cli.base import Commands, configured_settings
 from service.clock import iso8601
 from service.config import KEYS_ENV, Settings
@@ -24,7 +23,8 @@ def register(commands: Commands) -> None:
         help=f"print a new PEM key for {KEYS_ENV} instead of writing a file",
     )
     generate.set_defaults(handler=generate_key)
-    actions.add_parser("rotate", help="add a new active key").set_defaults(handler=rotate)
+    rotate_help = "add a key: published at once, signing after key_activation_delay"
+    actions.add_parser("rotate", help=rotate_help).set_defaults(handler=rotate)
     actions.add_parser("list", help="list keys and their state").set_defaults(handler=list_keys)
 
 
@@ -34,27 +34,38 @@ def generate_key(args: argparse.Namespace) -> int:
         sys.stdout.write(keys.generate(settings.signing_alg).pem().decode("ascii"))
         return 0
     _refuse_env_keys(settings)
-    existing = keys.load_dir(settings.signing_key_dir)
+    existing = keyfiles.load_dir(settings.signing_key_dir)
     if existing:
         raise ConfigError(
             f"{settings.signing_key_dir} already holds {len(existing)} key(s); "
             "use `shapestoken keys rotate` to add a new one"
         )
-    key = keys.write_new_key(settings.signing_key_dir, settings.signing_alg)
+    key = keyfiles.write_new_key(settings.signing_key_dir, settings.signing_alg)
     print(f"created {settings.signing_key_dir / key.name} ({key.alg}, kid {key.kid})")
+    print("it is the first key: it signs at once")
     return 0
 
 
 def rotate(args: argparse.Namespace) -> int:
+    from service.services import load_keyring
+
     settings = configured_settings()
     _refuse_env_keys(settings)
-    old = keys.load_dir(settings.signing_key_dir)
-    key = keys.write_new_key(settings.signing_key_dir, settings.signing_alg)
-    print(f"created {settings.signing_key_dir / key.name} ({key.alg}, kid {key.kid}): active")
-    if old:
-        until = iso8601(time.time() + keys.publish_window(settings.max_token_ttl))
-        print(f"previous key {old[0].kid} stays in the JWKS until {until}")
-    print("restart every replica (rolling) so they sign with the new key")
+    key = keyfiles.write_new_key(settings.signing_key_dir, settings.signing_alg)
+    ring = load_keyring(settings)
+    starts = ring.starts(key)
+    print(f"created {settings.signing_key_dir / key.name} ({key.alg}, kid {key.kid})")
+    if starts is None:
+        print("it is the only key: it signs at once")
+        return 0
+    print(
+        f"published now; signs from {iso8601(starts)} "
+        f"(key_activation_delay = {settings.key_activation_delay}s)"
+    )
+    print(
+        "running servers publish it within a minute (at once on SIGHUP), no restart needed; "
+        f"the key it replaces stays published until {iso8601(starts + ring.window)}"
+    )
     return 0
 
 
@@ -71,6 +82,7 @@ def list_keys(args: argparse.Namespace) -> int:
 def _refuse_env_keys(settings: Settings) -> None:
     if settings.signing_keys_pem is not None:
         raise ConfigError(
-            f"keys come from {KEYS_ENV}; make one with "
-            "`shapestoken keys generate --print` and put it first in that variable"
+            f"keys come from {KEYS_ENV}; make one with `shapestoken keys generate --print`, "
+            "add it last to that variable and deploy, then after key_activation_delay "
+            "move it first and deploy again"
         )

@@ -39,6 +39,11 @@ def run(args: argparse.Namespace) -> int:
 
         settings = development_settings(args.port)
     logs.configure(settings.log_format)
+    if not settings.development:
+        from service.services import startup_warnings
+
+        for warning in startup_warnings(settings):
+            logs.log.warning(warning)
     if settings.development:
         from service.dev import LOOPBACK
 

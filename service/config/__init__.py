@@ -56,6 +56,7 @@ _TOP_KEYS = {
     "token_ttl",
     "signing_key_dir",
     "signing_alg",
+    "key_activation_delay",
     "state",
     "log_format",
     "rate_limits",
@@ -74,6 +75,8 @@ class Settings:
     #: PEM private keys from SHAPESTOKEN_SIGNING_KEYS; when set, the directory is not read.
     signing_keys_pem: Secret | None = None
     signing_alg: str = "ES256"
+    #: Seconds from a rotated-in key's creation until it signs (it is published at once).
+    key_activation_delay: int = 900
     #: "memory", or the Redis every replica shares.
     state: str | RedisURL = "memory"
     log_format: str = "text"
@@ -106,7 +109,8 @@ class Settings:
         lines = [
             f"config:       {self.source}",
             f"issuer:       {self.issuer}",
-            f"signing:      {self.signing_alg}, keys from {keys}",
+            f"signing:      {self.signing_alg}, keys from {keys}, "
+            f"new keys sign {self.key_activation_delay}s after creation",
             f"token_ttl:    {self.token_ttl}s",
             f"state:        {self.state}",
             f"rate limits:  {limits.per_customer} per customer, {limits.per_client} per client, "
@@ -180,6 +184,9 @@ def parse_settings(
         / values.string(raw.get("signing_key_dir", "var/keys"), "signing_key_dir"),
         signing_keys_pem=Secret(keys_pem) if keys_pem else None,
         signing_alg=values.choice(raw.get("signing_alg", "ES256"), ALGORITHMS, "signing_alg"),
+        key_activation_delay=values.integer(
+            raw.get("key_activation_delay", 900), "key_activation_delay", 0, 86400
+        ),
         state=parse_state(raw.get("state", "memory")),
         log_format=values.choice(raw.get("log_format", "text"), ("text", "json"), "log_format"),
         rate_limits=parse_rate_limits(raw.get("rate_limits", {})),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import sys
@@ -26,11 +27,13 @@ from service.errors import (
     ServiceError,
     ServiceUnavailable,
 )
+from service.keyreload import KeyReloader
 from service.logs import log
 from service.services import (
     Services,
     build_services,
     prepare_database,
+    startup_warnings,
     warn_if_state_per_process,
 )
 from service.web.customer import CustomerEndpoints
@@ -109,8 +112,22 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        await services.aclose()
+        # Keys from a directory are read again while the process runs (rotation
+        # needs no restart); the environment bundle cannot change under it.
+        reloader = reloading = None
+        if services.key_source is not None:
+            reloader = KeyReloader(services.keyring, services.key_source)
+            reloader.listen_for_sighup()
+            reloading = asyncio.create_task(reloader.run())
+        try:
+            yield
+        finally:
+            if reloader is not None and reloading is not None:
+                reloader.close()
+                reloading.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reloading
+            await services.aclose()
 
     middleware = [Middleware(NoWebSockets), Middleware(RequestLog, metrics=services.metrics)]
     if settings.development:
@@ -158,6 +175,8 @@ def app_from_environment() -> Starlette:
         warn_if_state_per_process(settings)
         prepare_database(settings)
         app = create_app(settings)
+        for warning in startup_warnings(settings):
+            log.warning(warning)
     except ConfigError as exc:
         print(f"shapestoken: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
