@@ -114,6 +114,13 @@ class MisdirectedRequest(ServiceError):
     description = "This server does not answer for that host name."
 
 
+class RequestTimeout(ServiceError):
+    # RFC 9110 §15.5.9
+    status_code = 408
+    error = "request_timeout"
+    description = "The request did not arrive in time."
+
+
 class RequestTooLarge(ServiceError):
     status_code = 413
     error = "request_too_large"

@@ -135,6 +135,7 @@ def start_server(
                 # its URL and query string are never logged).
                 "--ws",
                 "none",
+                "--no-proxy-headers",  # the app reads X-Forwarded-For itself
                 "--workers",
                 str(workers),
             ],
@@ -198,5 +199,38 @@ def start_dev_server(directory: Path) -> Server:
             stderr=subprocess.STDOUT,
         )
     server = Server(f"http://127.0.0.1:{port}", process, directory / "shapestoken.toml", env, log)
+    wait_ready(server)
+    return server
+
+
+def procfile_web() -> str:
+    """The ``web:`` command of the Procfile, as a platform reads it."""
+    (web,) = [
+        line.split(":", 1)[1].strip()
+        for line in (ROOT / "Procfile").read_text().splitlines()
+        if line.startswith("web:")
+    ]
+    return web
+
+
+def start_procfile(directory: Path, config_text: str, *, port: int) -> Server:
+    """The Procfile's ``web:`` command, run as a platform runs it: through a shell,
+    with ``PORT`` set, from the checkout, with the venv's scripts on ``PATH``."""
+    config = directory / "shapestoken.toml"
+    config.write_text(config_text)
+    path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
+    env = server_env(config, {"PORT": str(port), "PATH": path})
+    result = shapestoken("keys", "generate", env=env)
+    assert result.returncode == 0, result.stderr
+    log = directory / f"procfile-{port}.log"
+    with log.open("wb") as handle:
+        process = subprocess.Popen(
+            ["bash", "-c", f"exec {procfile_web()}"],
+            env=env,
+            cwd=ROOT,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, config, env, log)
     wait_ready(server)
     return server

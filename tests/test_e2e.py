@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import signal
 import socket
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -264,42 +262,6 @@ def test_start_up_fails_with_a_message_naming_the_problem(
     assert message in output
     assert "Traceback" not in output
     assert SECRET not in output
-
-
-def test_the_procfile_command_serves_on_port(tmp_path: Path) -> None:
-    import subprocess
-    import urllib.request
-
-    from tests.servers import ROOT, server_env
-
-    (web,) = [
-        line.split(":", 1)[1].strip()
-        for line in (ROOT / "Procfile").read_text().splitlines()
-        if line.startswith("web:")
-    ]
-    port = free_port()
-    config = tmp_path / "shapestoken.toml"
-    config.write_text(config_toml(f"http://127.0.0.1:{port}"))
-    # A platform has the installed scripts on PATH; so does the venv's bin directory.
-    path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
-    env = server_env(config, {"PORT": str(port), "PATH": path})
-    assert shapestoken("keys", "generate", env=env).returncode == 0
-    # As a platform runs it: through a shell, with PORT set, from the checkout.
-    process = subprocess.Popen(["bash", "-c", f"exec {web}"], env=env, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
-                    assert json.loads(r.read()) == {"status": "ok"}
-                    break
-            except OSError:
-                assert process.poll() is None, "the Procfile command exited"
-                assert time.monotonic() < deadline, "the Procfile command never served"
-                time.sleep(0.2)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def jwks_kids(server: Server) -> list[str]:

@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         # No WebSocket route exists: with WebSockets off an upgrade request is plain
         # HTTP with a JSON answer, and uvicorn never logs its URL and query string.
         "ws": "none",
-        "proxy_headers": True,  # trusted only from --forwarded-allow-ips / FORWARDED_ALLOW_IPS
+        # The app takes the client address from FORWARDED_ALLOW_IPS's proxies itself.
+        "proxy_headers": False,
         "log_level": "info",
     }
     if args.workers > 1:

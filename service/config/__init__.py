@@ -47,6 +47,7 @@ __all__ = [
 
 CONFIG_ENV = "SHAPESTOKEN_CONFIG"
 KEYS_ENV = "SHAPESTOKEN_SIGNING_KEYS"
+FORWARDED_ENV = "FORWARDED_ALLOW_IPS"
 DEFAULT_CONFIG = Path("shapestoken.toml")
 
 ALGORITHMS = ("ES256", "EdDSA", "RS256")
@@ -83,6 +84,9 @@ class Settings:
     rate_limits: RateLimits = field(default_factory=RateLimits)
     #: API tokens and the dashboard: database, api_scopes, admin_password_hash, session_secret.
     store: StoreConfig = field(default_factory=StoreConfig)
+    #: Proxies trusted for X-Forwarded-For / -Proto (addresses or networks), from
+    #: FORWARDED_ALLOW_IPS; the client address is taken from the last untrusted hop.
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1",)
     development: bool = False
     source: str = "<defaults>"
     clients: Mapping[str, ClientConfig] = field(default_factory=dict)
@@ -113,6 +117,8 @@ class Settings:
             f"new keys sign {self.key_activation_delay}s after creation",
             f"token_ttl:    {self.token_ttl}s",
             f"state:        {self.state}",
+            f"proxies:      {', '.join(self.forwarded_allow_ips) or '(none)'} trusted for "
+            "X-Forwarded-For",
             f"rate limits:  {limits.per_customer} per customer, {limits.per_client} per client, "
             f"{limits.per_ip} per IP, {limits.max_entries} keys tracked",
         ]
@@ -191,6 +197,7 @@ def parse_settings(
         log_format=values.choice(raw.get("log_format", "text"), ("text", "json"), "log_format"),
         rate_limits=parse_rate_limits(raw.get("rate_limits", {})),
         store=parse_store(raw, base_dir=base_dir),
+        forwarded_allow_ips=values.networks(environ.get(FORWARDED_ENV, "127.0.0.1"), FORWARDED_ENV),
         source=source,
         clients=clients,
     )

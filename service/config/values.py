@@ -6,6 +6,7 @@ values with these, so a bad value reads the same wherever it is.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -123,3 +124,23 @@ def string_list(value: object, key: str, *, allow_empty: bool = False) -> list[s
     if not isinstance(value, list) or (not value and not allow_empty):
         raise ConfigError(f"{key}: expected a {'' if allow_empty else 'non-empty '}list")
     return [string(item, f"{key}[{i}]") for i, item in enumerate(value)]
+
+
+def networks(value: str, key: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or networks (CIDR); ``*`` is refused.
+
+    Trusting every peer would let any client name its own address in
+    X-Forwarded-For, and with it choose its per-IP rate-limit bucket.
+    """
+    items = tuple(item.strip() for item in value.split(",") if item.strip())
+    for item in items:
+        if item == "*":
+            raise ConfigError(
+                f"{key}: '*' would let any client choose its own address (and per-IP "
+                "bucket); list the load balancer's addresses or networks, e.g. 10.0.0.0/8"
+            )
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"{key}: {item!r} is not an IP address or network") from exc
+    return items

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from service.assets import asset_dir
 from service.config import Settings
@@ -129,7 +130,12 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
                     await reloading
             await services.aclose()
 
-    middleware = [Middleware(NoWebSockets), Middleware(RequestLog, metrics=services.metrics)]
+    middleware = [
+        Middleware(NoWebSockets),
+        # The client address from trusted proxies only, whatever server runs the app.
+        Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.forwarded_allow_ips)),
+        Middleware(RequestLog, metrics=services.metrics),
+    ]
     if settings.development:
         port = urlsplit(settings.issuer).port or 80
         middleware.append(Middleware(LoopbackHostOnly, port=port))

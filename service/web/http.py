@@ -6,6 +6,7 @@ values and :class:`~service.errors.ServiceError` into JSON error bodies.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -19,12 +20,15 @@ from service.errors import (
     InvalidRequest,
     InvalidToken,
     OriginNotAllowed,
+    RequestTimeout,
     RequestTooLarge,
     ServiceError,
     UnsupportedMediaType,
 )
 
 MAX_BODY = 4096
+#: Seconds a request body may take to arrive in full.
+BODY_TIMEOUT = 10
 JSON_TYPE = "application/json"
 FORM_TYPE = "application/x-www-form-urlencoded"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -61,11 +65,17 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
         if int(declared) > limit:
             raise RequestTooLarge(f"The request body is limited to {limit} bytes.")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            # Chunked bodies have no Content-Length: stop reading here, not at the end.
-            raise RequestTooLarge(f"The request body is limited to {limit} bytes.")
+    try:
+        # A body trickled byte by byte would hold its connection (and one of the
+        # server's bounded connection slots) for as long as the client likes.
+        async with asyncio.timeout(BODY_TIMEOUT):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    # Chunked bodies have no Content-Length: stop here, not at the end.
+                    raise RequestTooLarge(f"The request body is limited to {limit} bytes.")
+    except TimeoutError:
+        raise RequestTimeout(f"The request body did not arrive within {BODY_TIMEOUT} s.") from None
     return bytes(body)
 
 
