@@ -41,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     profile.add_argument("--requests", type=int, default=30_000, help="requests to drive")
     profile.add_argument("--flamegraph", metavar="SVG", help="also write a py-spy flame graph")
+
+    procfile = commands.add_parser(
+        "procfile", help="the Procfile's server against the previous one (uvicorn), one worker"
+    )
+    procfile.add_argument("--rounds", type=int, default=3, help="rounds per server (default 3)")
+    procfile.add_argument("--seconds", type=float, default=8.0, help="seconds per round (8)")
     return parser
 
 
@@ -84,7 +90,7 @@ def _throughput(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = ("throughput", "memory", "profile")
+COMMANDS = ("throughput", "memory", "profile", "procfile")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,6 +102,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bench.memory import run as run_memory
 
         print(run_memory(args.customers, max_entries=args.max_entries, freeze=not args.no_freeze))
+        return 0
+    if args.command == "procfile":
+        from bench.procfile import run as run_procfile
+        from bench.throughput import Options
+
+        print(run_procfile(Options(rounds=args.rounds, seconds=args.seconds)))
         return 0
     if args.command == "profile":
         from bench.profiling import run as run_profile

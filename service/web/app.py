@@ -41,6 +41,7 @@ from service.web.customer import CustomerEndpoints
 from service.web.http import error_response
 from service.web.middleware import LoopbackHostOnly, NoWebSockets, RequestLog, StaticHeaders
 from service.web.oauth import OAuthEndpoints
+from service.web.openapi import OpenAPIEndpoint
 from service.web.ops import OpsEndpoints
 from service.web.wellknown import WellKnownEndpoints
 
@@ -98,6 +99,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         *OAuthEndpoints(services).routes(),
         *WellKnownEndpoints(services).routes(),
         *OpsEndpoints(services).routes(),
+        *OpenAPIEndpoint(settings.issuer, list(settings.shops)).routes(),
         Mount(
             "/static/js",
             app=StaticHeaders(StaticFiles(directory=asset_dir("static/js"), check_dir=False)),
