@@ -9,6 +9,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
@@ -320,3 +321,23 @@ def test_start_up_logs_loose_key_permissions_and_reused_secrets(tmp_path: Path) 
         assert SECRET not in log
     finally:
         server.stop()
+
+
+def test_the_readme_verifier_example_works_as_pasted(server: Server) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = next(
+        part.split("```", 1)[0]
+        for part in readme.split("```python\n")[1:]
+        if "def customer_from" in part
+    )
+    # This server is the issuer, and its shop keeps the default audience (the issuer).
+    code = block.replace("https://tokens.example.com", server.url).replace(
+        "https://api.acme.example", server.url
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    token = mint(server)["access_token"]
+    claims = namespace["customer_from"](token)
+    assert claims["sub"] == "42" and claims["token_use"] == "customer"
+    with pytest.raises(jwt.InvalidTokenError, match="another shop"):
+        namespace["customer_from"](token, shop="other.myshopify.com")
