@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
 import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.routing import Mount, Route
@@ -57,6 +62,31 @@ def test_the_document_is_openapi_3_1_with_this_issuer(client: TestClient) -> Non
     assert SECRET not in response.text
 
 
+#: The fuzz server's clients: a confidential one that may introspect, a public one.
+BACKEND, BACKEND_SECRET = "fuzz-backend", "fuzz-secret-" + "b" * 40
+WEB = "fuzz-web"
+CLIENTS = f"""
+[clients."{BACKEND}"]
+secret_hashes = ["sha256:{hashlib.sha256(BACKEND_SECRET.encode()).hexdigest()}"]
+scopes = ["profiles:read", "profiles:write"]
+introspect = true
+
+[clients."{WEB}"]
+scopes = ["catalog:read"]
+allowed_origins = ["https://www.acme.com"]
+"""
+#: Every route the fuzzer must get past authentication on (a 200 in /metrics after it).
+AUTHENTICATED = [
+    ("POST", "/v1/shops/{shop}/customer-token"),
+    ("GET", "/v1/me"),
+    ("POST", "/oauth/token"),
+    ("POST", "/v1/oauth:token"),
+    ("POST", "/oauth/access_token"),
+    ("POST", "/oauth/introspect"),
+    ("POST", "/oauth/revoke"),
+]
+
+
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = free_port()
@@ -65,50 +95,155 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         origins=["https://www.acme.com"],
         extra_shop='app_proxy_secret = "' + "p" * 40 + '"',
     ).replace('per_ip = "10000/minute"', 'per_ip = "100000000/minute"')
-    server = start_procfile(tmp_path_factory.mktemp("fuzz"), text, port=port)
+    text = text.replace('per_client = "1000/minute"', 'per_client = "100000000/minute"')
+    server = start_procfile(tmp_path_factory.mktemp("fuzz"), text + CLIENTS, port=port)
     yield server
     log = server.stop()
     assert "Traceback" not in log
+
+
+def post(server: Server, path: str, fields: dict[str, str]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{server.url}{path}",
+        data=json.dumps(fields).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body: dict[str, Any] = json.loads(response.read())
+        return body
+
+
+def customer_token(server: Server, customer_id: str) -> str:
+    path = f"/v1/shops/{SHOP}/customer-token"
+    token: str = post(server, path, {"id": customer_id, "signature": sign(customer_id)})[
+        "access_token"
+    ]
+    return token
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the fuzzer authenticates with: tokens from the real server, client secrets."""
+
+    me: str  # /v1/me's bearer, never among the tokens the fuzzer may revoke
+    tokens: list[str]  # to introspect and revoke: customer, client and implicit tokens
+
+    @classmethod
+    def get(cls, server: Server) -> Credentials:
+        secret = {"client_id": BACKEND, "client_secret": BACKEND_SECRET}
+        client = post(server, "/oauth/token", {"grant_type": "client_credentials", **secret})
+        implicit = post(server, "/oauth/token", {"grant_type": "implicit", "client_id": WEB})
+        return cls(
+            me=customer_token(server, "42"),
+            tokens=[customer_token(server, "43"), client["access_token"], implicit["access_token"]],
+        )
+
+
+def basic_pass(credentials: Credentials) -> str:
+    """Everything: Basic on the OAuth endpoints, the bearer on /v1/me, real tokens in bodies."""
+    return f"""
+[auth.openapi.bearer]
+bearer = "{credentials.me}"
+
+[auth.openapi.clientBasic]
+username = "{BACKEND}"
+password = "{BACKEND_SECRET}"
+
+[dictionaries.clients]
+values = ["{BACKEND}"]
+[dictionaries.tokens]
+values = {json.dumps(credentials.tokens)}
+
+[parameters]
+"body.client_id" = {{ dictionary = "clients", probability = 0.9 }}
+"body.token" = {{ dictionary = "tokens", probability = 1.0 }}
+"""
+
+
+def body_pass(credentials: Credentials) -> str:
+    """The token paths with credentials in the body: the confidential client's, or the
+    public client's id alone (Basic stays off, or the body's would never be read)."""
+    return f"""
+[generation]
+with-security-parameters = false
+
+[dictionaries.clients]
+values = ["{BACKEND}", "{WEB}"]
+[dictionaries.secrets]
+values = ["{BACKEND_SECRET}"]
+
+[parameters]
+"body.client_id" = {{ dictionary = "clients", probability = 0.9 }}
+"body.client_secret" = {{ dictionary = "secrets", probability = 0.7 }}
+"""
+
+
+def schemathesis(server: Server, directory: Path, config: str, *args: str) -> str:
+    """Run the fuzzer with ``config`` against ``server``; its output, or a failed assertion."""
+    path = directory / "schemathesis.toml"
+    # No cache, and no sign-up: the token endpoint is not a login to find tokens with.
+    path.write_text(f"[cache]\nenabled = false\n\n[auth]\nauto-signup = false\n{config}")
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "schemathesis"),
+            "--config-file",
+            str(path),
+            "run",
+            f"{server.url}/openapi.json",
+            "--checks",
+            "not_a_server_error,response_schema_conformance,status_code_conformance",
+            "--max-examples",
+            "100",
+            "--seed",
+            "20261127",
+            # One worker: the same seed then makes the same requests every run.
+            "--workers",
+            "1",
+            "--request-timeout",
+            "20",
+            "--report",
+            "junit",
+            "--report-dir",
+            str(directory),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,  # bounded: a few minutes at most
+        check=False,
+        cwd=directory,  # anything it writes stays out of the checkout
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert re.search(r"Test cases:\s+\d+ generated, \d+ passed", result.stdout), result.stdout
+    return result.stdout
+
+
+def route_counts(server: Server) -> dict[tuple[str, str, str], int]:
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    counts = {}
+    for match in re.finditer(
+        r'shapestoken_requests_total\{method="(\w+)",route="([^"]+)",status="(\d+)"\} (\d+)',
+        text,
+    ):
+        method, route, status, count = match.groups()
+        counts[(method, route, status)] = int(count)
+    return counts
 
 
 @pytest.mark.e2e
 def test_schemathesis_finds_no_server_error_and_no_undocumented_response(
     fuzz_server: Server, tmp_path: Path
 ) -> None:
-    request = urllib.request.Request(
-        f"{fuzz_server.url}/v1/shops/{SHOP}/customer-token",
-        data=json.dumps({"id": "42", "signature": sign("42")}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        token = json.loads(response.read())["access_token"]
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "schemathesis"),
-            "run",
-            f"{fuzz_server.url}/openapi.json",
-            "--checks",
-            "not_a_server_error,response_schema_conformance,status_code_conformance",
-            "--header",
-            f"Authorization: Bearer {token}",  # /v1/me gets past the 401 too
-            "--max-examples",
-            "100",
-            "--seed",
-            "20261127",
-            "--workers",
-            "2",
-            "--request-timeout",
-            "20",
-            "--no-color",
-            "--report",
-            "junit",
-            "--report-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,  # bounded: a few minutes at most
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "passed" in result.stdout and " failed" not in result.stdout
+    credentials = Credentials.get(fuzz_server)
+    (tmp_path / "basic").mkdir()
+    (tmp_path / "body").mkdir()
+    schemathesis(fuzz_server, tmp_path / "basic", basic_pass(credentials))
+    body = body_pass(credentials)
+    schemathesis(fuzz_server, tmp_path / "body", body, "--include-path-regex", "token$")
+    # The credentials worked: every authenticated route answered some requests in full.
+    counts = route_counts(fuzz_server)
+    for method, route in AUTHENTICATED:
+        assert counts.get((method, route, "200"), 0) > 0, (method, route, counts)
+    assert not [key for key in counts if key[2].startswith("5")], counts

@@ -1,0 +1,106 @@
+"""The customer endpoints in the OpenAPI document: signed ids, the App Proxy, ``/v1/me``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.web.openapi.parts import BODY, body, common, errors, json_response, preflight
+
+TOKEN = json_response("a token (Cache-Control: no-store)", {"$ref": "#/components/schemas/Token"})
+
+PROXY_PARAMETERS = [
+    {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+    for name in ("shop", "logged_in_customer_id", "path_prefix", "timestamp", "signature")
+]
+
+SCHEMAS: dict[str, Any] = {
+    "CustomerProof": {
+        "type": "object",
+        "required": ["id", "signature"],
+        "properties": {
+            "id": {"type": ["string", "integer"], "pattern": "^[1-9][0-9]{0,19}$"},
+            "signature": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "ts": {"type": ["string", "integer"]},
+        },
+        "additionalProperties": False,
+    },
+    "Claims": {
+        "type": "object",
+        "required": ["iss", "sub", "aud", "shop", "scope", "iat", "nbf", "exp", "jti"],
+        "properties": {
+            "sub": {"type": "string"},
+            "shop": {"type": "string"},
+            "token_use": {"const": "customer"},
+        },
+    },
+}
+
+
+def paths(shops: list[str]) -> dict[str, Any]:
+    """``/v1/shops/{shop}/customer-token``, ``/v1/app-proxy/customer-token``, ``/v1/me``."""
+    app_proxy = {
+        "summary": "a customer token for a request Shopify's App Proxy signed",
+        "parameters": PROXY_PARAMETERS,
+        "responses": {
+            "200": TOKEN,
+            **errors(
+                {
+                    401: ("invalid_signature", "signature_expired", "login_required"),
+                    403: ("customer_blocked",),
+                    404: ("unknown_shop",),
+                    **common(400, 405, 429, 503),
+                }
+            ),
+        },
+    }
+    # A shop name holding an encoded `/` leaves the route: not_found.
+    unknown_shop = {404: ("unknown_shop", "not_found"), **common(405)}
+    return {
+        "/v1/shops/{shop}/customer-token": {
+            "parameters": [
+                {
+                    "name": "shop",
+                    "in": "path",
+                    "required": True,
+                    # Any other name is 404 unknown_shop (documented below).
+                    "schema": {"type": "string", "enum": shops},
+                }
+            ],
+            "post": {
+                "summary": "a customer token for an id the shop's theme signed",
+                "requestBody": body({"$ref": "#/components/schemas/CustomerProof"}),
+                "responses": {
+                    "200": TOKEN,
+                    **errors(
+                        {
+                            401: ("invalid_signature", "signature_expired"),
+                            403: ("origin_not_allowed", "signed_ids_disabled", "customer_blocked"),
+                            **unknown_shop,
+                            **common(400, *BODY, 429, 503),
+                        }
+                    ),
+                },
+            },
+            "options": preflight(codes=unknown_shop),
+        },
+        "/v1/app-proxy/customer-token": {"get": app_proxy, "post": app_proxy},
+        "/v1/me": {
+            "get": {
+                "summary": "the claims of a valid customer token",
+                "security": [{"bearer": []}],
+                "responses": {
+                    "200": json_response(
+                        "the token's claims", {"$ref": "#/components/schemas/Claims"}
+                    ),
+                    **errors(
+                        {
+                            401: ("invalid_token",),
+                            403: ("origin_not_allowed",),
+                            **common(405, 503),
+                        }
+                    ),
+                },
+            },
+            "options": preflight(codes=common(405)),
+        },
+    }
