@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -323,8 +324,40 @@ def test_one_secret_for_a_shop_and_its_app_proxy_warns() -> None:
     assert SECRET not in warning
 
 
+def sha256(secret: str) -> str:
+    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
+
+
+def test_a_client_whose_secret_is_a_shops_id_secret_warns() -> None:
+    # The theme's secret (readable by its developers) would authenticate as the client.
+    client = {"secret_hashes": [sha256("c" * 40), sha256(SECRET)], "scopes": ["profiles:read"]}
+    (warning,) = config_warnings(parse(clients={"crm-sync": client}))
+    assert 'shops."acme.myshopify.com".id_secrets[0]' in warning
+    assert 'clients."crm-sync".secret_hashes[1]' in warning
+    assert "can act as all of them" in warning
+    assert SECRET not in warning and sha256(SECRET)[7:] not in warning
+
+
+def test_a_client_whose_secret_is_an_app_proxy_secret_warns() -> None:
+    client = {"secret_hashes": [sha256("a" * 40)], "scopes": ["profiles:read"]}
+    settings = parse(shop={"app_proxy_secret": "a" * 40}, clients={"crm-sync": client})
+    (warning,) = config_warnings(settings)
+    assert ".app_proxy_secret and " in warning and '"crm-sync".secret_hashes[0]' in warning
+
+
+def test_one_secret_for_two_clients_warns() -> None:
+    table = {"secret_hashes": [sha256("c" * 40)], "scopes": ["profiles:read"]}
+    (warning,) = config_warnings(parse(clients={"crm-sync": table, "erp-sync": table}))
+    assert 'clients."crm-sync".secret_hashes[0] and clients."erp-sync".secret_hashes[0]' in warning
+
+
 def test_distinct_secrets_and_a_safe_delay_do_not_warn() -> None:
-    assert config_warnings(parse(shop={"app_proxy_secret": "a" * 40})) == []
+    clients = {
+        "crm-sync": {"secret_hashes": [sha256("c" * 40)], "scopes": ["profiles:read"]},
+        "erp-sync": {"secret_hashes": [sha256("e" * 40)], "scopes": ["profiles:read"]},
+        "storefront-web": {"scopes": ["catalog:read"]},  # public: no secret at all
+    }
+    assert config_warnings(parse(shop={"app_proxy_secret": "a" * 40}, clients=clients)) == []
 
 
 @pytest.mark.parametrize("delay", [0, 60, 359])

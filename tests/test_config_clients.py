@@ -107,6 +107,8 @@ def test_summary_shows_clients_without_hashes() -> None:
         ("x" * 65, confidential(), "a client id"),
         ("acme.myshopify.com", confidential(), "may not be named like a shop"),
         ("Other.MyShopify.com", confidential(), "may not be named like a shop"),
+        ("1234567890", confidential(), "may not be digits only"),
+        ("007", public(), "may not be digits only"),
         ("crm", {**confidential(), "secret": "x"}, 'unknown config key clients."crm".secret'),
         ("crm", confidential(secret_hashes=[]), "omit the key for a public client"),
         ("crm", confidential(secret_hashes=HASH), "secret_hashes: expected a non-empty list"),

@@ -21,9 +21,18 @@ from tests.servers import Server, config_toml, free_port, shapestoken, start_ser
 pytestmark = pytest.mark.e2e
 
 
+#: A public client: its tokens share the shop's audience (both keep the default, the issuer).
+PUBLIC_CLIENT = """
+[clients."storefront-web"]
+scopes = ["catalog:read"]
+"""
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = start_server(tmp_path_factory.mktemp("e2e"))
+    port = free_port()
+    text = config_toml(f"http://127.0.0.1:{port}") + PUBLIC_CLIENT
+    server = start_server(tmp_path_factory.mktemp("e2e"), text, port=port)
     yield server
     log = server.stop()
     # Nothing secret reaches the log, whatever the tests sent.
@@ -341,3 +350,12 @@ def test_the_readme_verifier_example_works_as_pasted(server: Server) -> None:
     assert claims["sub"] == "42" and claims["token_use"] == "customer"
     with pytest.raises(jwt.InvalidTokenError, match="another shop"):
         namespace["customer_from"](token, shop="other.myshopify.com")
+    # A client's token for the same audience: valid, but of another kind.
+    form = b"grant_type=implicit&client_id=storefront-web"
+    content = {"Content-Type": "application/x-www-form-urlencoded"}
+    status, _, raw = request(server, "POST", "/oauth/token", form, content)
+    assert status == 200, raw
+    implicit = json.loads(raw)["access_token"]
+    assert jwt.decode(implicit, options={"verify_signature": False})["aud"] == server.url
+    with pytest.raises(jwt.InvalidTokenError, match="not a customer token"):
+        namespace["customer_from"](implicit)

@@ -7,6 +7,7 @@ single replica) and the operator decides.
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 from service.secret import Secret
@@ -25,22 +26,45 @@ def config_warnings(settings: Settings) -> list[str]:
 
 
 def _reused_secrets(settings: Settings) -> list[str]:
-    places: dict[Secret, list[str]] = {}
+    """One secret in two places: two shops, a shop and its App Proxy, or a client too.
+
+    Clients keep only SHA-256 digests, so every secret is compared by its digest: a
+    client hash equal to the digest of a shop's secret means that secret (which a
+    theme holds, readable by its developers) also authenticates as the client.
+    """
+    places: dict[bytes, list[str]] = {}
     for shop in settings.shops.values():
         where = f'shops."{shop.domain}"'
         for i, secret in enumerate(shop.id_secrets):
-            places.setdefault(secret, []).append(f"{where}.id_secrets[{i}]")
+            places.setdefault(_digest(secret), []).append(f"{where}.id_secrets[{i}]")
         if shop.app_proxy_secret is not None:
-            places.setdefault(shop.app_proxy_secret, []).append(f"{where}.app_proxy_secret")
+            places.setdefault(_digest(shop.app_proxy_secret), []).append(
+                f"{where}.app_proxy_secret"
+            )
+    for client in settings.clients.values():
+        for i, digest in enumerate(client.secret_hashes):
+            places.setdefault(digest, []).append(f'clients."{client.client_id}".secret_hashes[{i}]')
     warnings = []
     for names in places.values():
-        if len(names) > 1:
+        if len(names) < 2:
+            continue
+        if not any(name.startswith("clients.") for name in names):
             warnings.append(
                 f"one secret is used for {' and '.join(names)}: whoever can read it (any "
                 "developer of a theme that holds it) signs for all of them. Give every shop "
                 "its own id secret, and keep the Shopify app's secret out of the theme."
             )
+        else:
+            warnings.append(
+                f"one secret is used for {' and '.join(names)}: whoever holds it (a theme's "
+                "developers, for a shop's secret) can act as all of them. Give every OAuth "
+                "client its own secret, made by `shapestoken clients create`."
+            )
     return warnings
+
+
+def _digest(secret: Secret) -> bytes:
+    return hashlib.sha256(secret.reveal()).digest()
 
 
 def _short_activation_delay(settings: Settings) -> list[str]:

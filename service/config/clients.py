@@ -6,7 +6,7 @@ grant. Combinations that cannot be safe stop start-up, naming the client and
 the key: a public client with ``client_credentials`` or ``introspect``, a
 confidential one with ``implicit`` or browser ``allowed_origins`` (its secret
 must never reach a page), a client named like a shop (customer tokens carry
-the shop's domain as ``client_id``).
+the shop's domain as ``client_id``) or with digits only (a customer's ``sub``).
 """
 
 from __future__ import annotations
@@ -91,6 +91,14 @@ def parse_client(client_id: str, raw: object, *, issuer: str) -> ClientConfig:
         raise ConfigError(
             f"{where}: a client may not be named like a shop; customer tokens carry the "
             "shop's domain as client_id, so such a client could revoke them"
+        )
+    if client_id.isdigit():
+        # A client may share a shop's audience (one API serving customers and
+        # backends); `token_use` keeps the kinds apart, but a digits-only `sub`
+        # would read as a Shopify customer id to an API that forgot to check it.
+        raise ConfigError(
+            f"{where}: a client id may not be digits only; its tokens' `sub` would look "
+            "like a Shopify customer id. Use a name, e.g. crm-sync"
         )
     table: Mapping[str, Any] = values.table(raw, where)
     values.check_keys(table, KEYS, f"{where}.")

@@ -96,7 +96,9 @@ def check_audiences(shops: Iterable[ShopConfig], *, issuer: str) -> None:
 
     A shop's theme signs any customer id it likes, so whoever holds one shop's id
     secret can mint a token for any id; with a shared ``aud``, another shop's API
-    would accept it (RFC 8725 §3.9: one audience per relying party).
+    would accept it (RFC 8725 §3.9: one audience per relying party). OAuth clients
+    may share a shop's audience: their tokens are of another kind (``token_use``,
+    no ``shop``, a ``sub`` that is never digits only), which that API checks anyway.
     """
     seen: dict[str, str] = {}
     for shop in shops:
