@@ -18,8 +18,13 @@ import pytest
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from tests.conftest import SECRET, SHOP, sign
+from service.keys import KeyRing
+from service.services import build_services
+from service.web.app import create_app
+from tests.conftest import ISSUER, SECRET, SHOP, Clock, make_settings, sign
+from tests.oauth import CLIENTS as OAUTH_CLIENTS
 from tests.servers import Server, config_toml, free_port, start_procfile
+from tests.test_admin import migrated, store_config
 
 #: Methods the router adds by itself (HEAD with every GET).
 IMPLICIT = {"HEAD"}
@@ -47,9 +52,27 @@ def documented(client: TestClient) -> set[tuple[str, str]]:
     }
 
 
+#: Pages for people, not API: the dashboard (HTML, a session, CSRF) and the demo.
+PAGES = ("/admin", "/demo")
+
+
 def test_every_route_is_documented_and_every_entry_is_a_route(client: TestClient) -> None:
     # A new endpoint without an entry (or an entry left behind) fails here.
     assert documented(client) == app_routes(client)
+
+
+def test_with_every_part_on_every_route_but_the_pages_is_documented(
+    tmp_path: Path, keyring: KeyRing, clock: Clock
+) -> None:
+    # OAuth clients, API tokens and the dashboard on: a route that exists only when
+    # something is configured needs an entry too. (/demo is development mode's page.)
+    settings = make_settings(store=store_config(migrated(tmp_path)), clients=OAUTH_CLIENTS)
+    services = build_services(settings, keyring=keyring, now=clock, monotonic=clock)
+    with TestClient(create_app(settings, services=services), base_url=ISSUER) as client:
+        routes = app_routes(client)
+        pages = {route for route in routes if route[0].startswith(PAGES)}
+        assert ("/admin/{path}", "GET") in pages  # the dashboard really is on
+        assert documented(client) == routes - pages
 
 
 def test_the_document_is_openapi_3_1_with_this_issuer(client: TestClient) -> None:

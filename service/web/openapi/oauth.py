@@ -69,7 +69,7 @@ SCHEMAS: dict[str, Any] = {
                 "additionalProperties": False,
             },
             {
-                "title": "active",
+                "title": "active: a JWT of this service, or an API token (stk_), RFC 7662 §2.2",
                 "type": "object",
                 "required": ["active", "scope", "sub", "iss", "iat", "token_type"],
                 "properties": {
