@@ -334,7 +334,7 @@ def test_a_client_whose_secret_is_a_shops_id_secret_warns() -> None:
     (warning,) = config_warnings(parse(clients={"crm-sync": client}))
     assert 'shops."acme.myshopify.com".id_secrets[0]' in warning
     assert 'clients."crm-sync".secret_hashes[1]' in warning
-    assert "can act as all of them" in warning
+    assert "can act as all of them" in warning and "authenticate as the client" in warning
     assert SECRET not in warning and sha256(SECRET)[7:] not in warning
 
 
@@ -349,6 +349,18 @@ def test_one_secret_for_two_clients_warns() -> None:
     table = {"secret_hashes": [sha256("c" * 40)], "scopes": ["profiles:read"]}
     (warning,) = config_warnings(parse(clients={"crm-sync": table, "erp-sync": table}))
     assert 'clients."crm-sync".secret_hashes[0] and clients."erp-sync".secret_hashes[0]' in warning
+
+
+def test_a_session_secret_that_is_a_shops_id_secret_warns() -> None:
+    # A theme's developers could sign a dashboard session cookie with it.
+    store = {
+        "database": "sqlite:///var/shapestoken.db",
+        "api_scopes": ["profiles:read"],
+        "session_secret": "env:ACME_ID_SECRET",
+    }
+    (warning,) = config_warnings(parse(**store))
+    assert 'shops."acme.myshopify.com".id_secrets[0] and session_secret' in warning
+    assert "forge a dashboard session" in warning and SECRET not in warning
 
 
 def test_distinct_secrets_and_a_safe_delay_do_not_warn() -> None:

@@ -26,7 +26,7 @@ def config_warnings(settings: Settings) -> list[str]:
 
 
 def _reused_secrets(settings: Settings) -> list[str]:
-    """One secret in two places: two shops, a shop and its App Proxy, or a client too.
+    """One secret in two places: shops, App Proxies, OAuth clients, the session secret.
 
     Clients keep only SHA-256 digests, so every secret is compared by its digest: a
     client hash equal to the digest of a shop's secret means that secret (which a
@@ -44,11 +44,14 @@ def _reused_secrets(settings: Settings) -> list[str]:
     for client in settings.clients.values():
         for i, digest in enumerate(client.secret_hashes):
             places.setdefault(digest, []).append(f'clients."{client.client_id}".secret_hashes[{i}]')
+    if settings.store.session_secret is not None:
+        # Whoever holds the session secret can forge a dashboard session.
+        places.setdefault(_digest(settings.store.session_secret), []).append("session_secret")
     warnings = []
     for names in places.values():
         if len(names) < 2:
             continue
-        if not any(name.startswith("clients.") for name in names):
+        if all(name.startswith("shops.") for name in names):
             warnings.append(
                 f"one secret is used for {' and '.join(names)}: whoever can read it (any "
                 "developer of a theme that holds it) signs for all of them. Give every shop "
@@ -57,8 +60,9 @@ def _reused_secrets(settings: Settings) -> list[str]:
         else:
             warnings.append(
                 f"one secret is used for {' and '.join(names)}: whoever holds it (a theme's "
-                "developers, for a shop's secret) can act as all of them. Give every OAuth "
-                "client its own secret, made by `shapestoken clients create`."
+                "developers, for a shop's secret) can act as all of them: sign customer ids, "
+                "authenticate as the client, forge a dashboard session. Give each its own "
+                "random secret (`shapestoken clients create` makes a client's)."
             )
     return warnings
 
