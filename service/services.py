@@ -233,9 +233,10 @@ def build_services(
 def warn_if_state_per_process(settings: Settings, environ: Mapping[str, str] = os.environ) -> None:
     """Warn when several worker processes each keep their own memory state.
 
-    The worker count a process can see is ``WEB_CONCURRENCY``: uvicorn's and
-    gunicorn's default for ``--workers``, what hosting platforms set, and what
-    ``shapestoken serve --workers N`` passes to its workers.
+    The worker count a process can see is ``WEB_CONCURRENCY``: what hosting
+    platforms set, what the Procfile passes to Granian's ``--workers``, uvicorn's
+    and gunicorn's default for theirs, and what ``shapestoken serve --workers N``
+    passes to its workers.
     """
     try:
         workers = int(environ.get("WEB_CONCURRENCY", "1"))
