@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import jwt
 import pytest
@@ -13,6 +14,7 @@ from service.errors import InvalidToken
 from service.tokens import (
     ACCESS_TOKEN_TYP,
     LEEWAY,
+    CompactSigner,
     IssuedToken,
     TokenIssuer,
     TokenUse,
@@ -277,3 +279,44 @@ def test_the_tampering_property_is_stable_at_3000_examples(es256_key: keys.Signi
     # a filter read the bytes of a token that is different on every replay.
     stable = settings(max_examples=3000, derandomize=True)(test_any_changed_token_byte_is_refused)
     stable(es256_key=es256_key)
+
+
+# The signer prepared once per key must not change a byte of what jwt.encode makes.
+
+COMPACT_HEADERS = {"typ": ACCESS_TOKEN_TYP, "kid": "kid-1"}
+COMPACT_CLAIMS: dict[str, Any] = {
+    "iss": "https://tokens.example.com",
+    "sub": "42",
+    "aud": "https://api.example.com",
+    "shop": "acme.myshopify.com",
+    "scope": "customer é",
+    "iat": 1_800_000_000,
+    "nbf": 1_800_000_000,
+    "exp": 1_800_000_900,
+    "jti": "abc",
+}
+
+
+@pytest.mark.parametrize("alg", ["EdDSA", "RS256"])
+def test_compact_signer_matches_jwt_encode_byte_for_byte(alg: str) -> None:
+    # Ed25519 and RSASSA-PKCS1-v1_5 signatures are deterministic.
+    key = keys.generate(alg)
+    expected = jwt.encode(COMPACT_CLAIMS, key.private_key, algorithm=alg, headers=COMPACT_HEADERS)
+    assert CompactSigner(key, COMPACT_HEADERS).sign(COMPACT_CLAIMS) == expected
+
+
+def test_compact_signer_es256_matches_jwt_encode_and_verifies(es256_key: keys.SigningKey) -> None:
+    token = CompactSigner(es256_key, COMPACT_HEADERS).sign(COMPACT_CLAIMS)
+    expected = jwt.encode(
+        COMPACT_CLAIMS, es256_key.private_key, algorithm="ES256", headers=COMPACT_HEADERS
+    )
+    assert token.split(".")[:2] == expected.split(".")[:2]
+    assert len(jwt.utils.base64url_decode(token.split(".")[2])) == 64  # RFC 7518 §3.4: R || S
+    decoded = jwt.decode(
+        token,
+        es256_key.public_key,
+        algorithms=["ES256"],
+        audience=COMPACT_CLAIMS["aud"],
+        options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+    )
+    assert decoded == COMPACT_CLAIMS
