@@ -108,8 +108,12 @@ def start_server(
     generate_key: bool = True,
     workers: int = 1,
     wait: bool = True,
+    app: str = "service.asgi:app",
 ) -> Server:
-    """Write a config, create a key, start uvicorn on ``service.asgi:app`` and wait for it."""
+    """Write a config, create a key, start uvicorn on ``app`` and wait for it.
+
+    ``app`` is the service unless a benchmark starts one of its peers with the same flags.
+    """
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     config = directory / "shapestoken.toml"
@@ -125,7 +129,7 @@ def start_server(
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "service.asgi:app",
+                app,
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -213,13 +217,15 @@ def procfile_web() -> str:
     return web
 
 
-def start_procfile(directory: Path, config_text: str, *, port: int) -> Server:
+def start_procfile(
+    directory: Path, config_text: str, *, port: int, env: Mapping[str, str] | None = None
+) -> Server:
     """The Procfile's ``web:`` command, run as a platform runs it: through a shell,
     with ``PORT`` set, from the checkout, with the venv's scripts on ``PATH``."""
     config = directory / "shapestoken.toml"
     config.write_text(config_text)
     path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
-    env = server_env(config, {"PORT": str(port), "PATH": path})
+    env = server_env(config, {**(env or {}), "PORT": str(port), "PATH": path})
     result = shapestoken("keys", "generate", env=env)
     assert result.returncode == 0, result.stderr
     log = directory / f"procfile-{port}.log"
