@@ -1,9 +1,8 @@
-"""Benchmark harness: mint throughput against a bare Starlette baseline, and memory.
+"""Benchmark harness: the mint endpoint against a bare Starlette app and a naive peer.
 
-``python -m bench`` runs the throughput rounds and prints a markdown table;
-``python -m bench memory`` mints for a million distinct customers and reports
-RSS; ``python -m bench profile`` shows where a mint request's microseconds go.
-See ``bench/README.md``.
+``python -m bench`` runs alternating wrk rounds and prints markdown;
+``python -m bench memory`` mints for a million new customers in-process and
+reports RSS. See ``bench/README.md``.
 """
 
 from __future__ import annotations

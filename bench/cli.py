@@ -1,121 +1,84 @@
-"""``python -m bench [throughput|memory|profile]``; throughput is the default."""
+"""``python -m bench [options]`` (throughput) and ``python -m bench memory [options]``."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import os
+import platform
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+from bench.runner import APPS, Options
 
 
-def _parser() -> argparse.ArgumentParser:
+def _throughput_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark the mint endpoint against a bare Starlette baseline.",
+        description="Mint throughput of the service against a bare Starlette app and a naive "
+        "peer, in memory and on Redis, in alternating wrk rounds. "
+        "`python -m bench memory --help` for the memory run.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    throughput = commands.add_parser(
-        "throughput", help="alternating rounds against real uvicorn processes (default)"
-    )
-    _throughput_options(throughput)
-
-    memory = commands.add_parser("memory", help="RSS before and after minting for N customers")
-    memory.add_argument(
-        "--customers", type=int, default=1_000_000, help="distinct customers (default 1000000)"
-    )
-    memory.add_argument(
-        "--max-entries",
-        type=int,
-        default=100_000,
-        help="rate_limits.max_entries of the config (default 100000, the service default)",
-    )
-    memory.add_argument(
-        "--no-freeze",
-        action="store_true",
-        help="skip gc.freeze() after start-up (server processes do it) to compare GC pauses",
-    )
-
-    profile = commands.add_parser(
-        "profile", help="where a mint request's microseconds go (needs py-spy)"
-    )
-    profile.add_argument("--requests", type=int, default=30_000, help="requests to drive")
-    profile.add_argument("--flamegraph", metavar="SVG", help="also write a py-spy flame graph")
-
-    procfile = commands.add_parser(
-        "procfile", help="the Procfile's server against the previous one (uvicorn), one worker"
-    )
-    procfile.add_argument("--rounds", type=int, default=3, help="rounds per server (default 3)")
-    procfile.add_argument("--seconds", type=float, default=8.0, help="seconds per round (8)")
+    defaults = Options()
+    parser.add_argument("--quick", action="store_true", help="one 3 s round per app (~40 s)")
+    parser.add_argument("--workers", type=int, nargs="+", default=list(defaults.workers))
+    parser.add_argument("--apps", nargs="+", choices=APPS, default=list(defaults.apps))
+    parser.add_argument("--rounds", type=int, default=defaults.rounds)
+    parser.add_argument("--seconds", type=float, default=defaults.seconds, help="per round")
+    parser.add_argument("--connections", type=int, default=defaults.connections)
     return parser
 
 
-def _throughput_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="one short round per app")
+def _memory_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench memory", description="RSS while minting for N new customers."
+    )
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--max-entries", type=int, default=100_000, help="rate_limits.max_entries")
     parser.add_argument(
-        "--workers",
-        type=int,
-        nargs="+",
-        default=None,
-        help="uvicorn --workers values to run (default: 1 2)",
+        "--no-freeze", action="store_true", help="skip gc.freeze() after start-up, to compare"
     )
-    parser.add_argument("--rounds", type=int, default=None, help="rounds per app (default 3)")
-    parser.add_argument("--seconds", type=float, default=None, help="seconds per round (8)")
-    parser.add_argument("--connections", type=int, default=None, help="connections (32)")
-    parser.add_argument("--threads", type=int, default=None, help="wrk threads (2)")
-    parser.add_argument(
-        "--loadgen",
-        choices=("auto", "wrk", "python"),
-        default=None,
-        help="wrk (installed via apt-get when missing and root), or the Python fallback",
+    return parser
+
+
+def machine() -> str:
+    model = platform.machine()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return f"{len(os.sched_getaffinity(0))} CPUs ({model}), Python {platform.python_version()}"
+
+
+def preamble(options: Options) -> str:
+    return (
+        f"Machine: {machine()}. Load: wrk -t{options.threads} -c{options.connections} on the "
+        f"same machine, a new signed customer per request; {options.rounds} alternating "
+        f"rounds of {options.seconds:g} s per app, medians. The uvicorn apps run with "
+        "identical flags (`--workers N --no-access-log`, uvloop and httptools); ratios are "
+        "medians over pairs from the same round."
     )
-
-
-def _throughput(args: argparse.Namespace) -> int:
-    from bench.throughput import Options, run
-
-    base = Options.quick() if args.quick else Options()
-    overrides = {
-        "workers": tuple(args.workers) if args.workers else None,
-        "rounds": args.rounds,
-        "seconds": args.seconds,
-        "connections": args.connections,
-        "threads": args.threads,
-        "loadgen": args.loadgen,
-    }
-    options = dataclasses.replace(
-        base, **{key: value for key, value in overrides.items() if value is not None}
-    )
-    print(run(options))
-    return 0
-
-
-COMMANDS = ("throughput", "memory", "profile", "procfile")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
-        argv.insert(0, "throughput")
-    args = _parser().parse_args(argv)
-    if args.command == "memory":
-        from bench.memory import run as run_memory
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["memory"]:
+        from bench import memory
 
-        print(run_memory(args.customers, max_entries=args.max_entries, freeze=not args.no_freeze))
+        opts = _memory_parser().parse_args(args[1:])
+        print(memory.run(opts.customers, max_entries=opts.max_entries, freeze=not opts.no_freeze))
         return 0
-    if args.command == "procfile":
-        from bench.procfile import run as run_procfile
-        from bench.throughput import Options
 
-        print(run_procfile(Options(rounds=args.rounds, seconds=args.seconds)))
-        return 0
-    if args.command == "profile":
-        from bench.profiling import run as run_profile
+    from bench import report, runner
 
-        print(run_profile(args.requests, flamegraph=args.flamegraph))
-        return 0
-    return _throughput(args)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    opts = _throughput_parser().parse_args(args)
+    options = Options(
+        workers=tuple(opts.workers),
+        apps=tuple(app for app in APPS if app in opts.apps),
+        rounds=1 if opts.quick else opts.rounds,
+        seconds=3.0 if opts.quick else opts.seconds,
+        warmup_seconds=1.0 if opts.quick else Options.warmup_seconds,
+        connections=opts.connections,
+    )
+    print(report.markdown(runner.run(options), preamble(options)))
+    return 0

@@ -1,47 +1,81 @@
-"""Memory: mint for many distinct customers in-process and watch RSS.
+"""``python -m bench memory``: mint for many distinct customers in-process and watch RSS.
 
-The app is the real one (``create_app`` on a real config), driven through raw
-ASGI calls, so every request runs the whole mint path including both rate
-limiters. Each request also comes from a different client address, so the
-per-IP limiter fills up as well. The limiters' caches are cachetools
-``TTLCache`` objects bounded by ``rate_limits.max_entries``: RSS should grow
-until they are full and then stay flat, however many customers follow.
+The app is the real one (``create_app`` on a real config), driven with raw
+ASGI calls, so every request runs the whole mint path, both rate limiters
+included. Each request is a new customer from a new client address, at the
+default rates: nothing is limited, every limiter entry lives a full period, and
+the limiters fill up to ``rate_limits.max_entries``. RSS should grow until they
+are full and then stay flat, however many customers follow. Request logging is
+not configured here: nothing is kept of it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from bench import workspace
-from bench.asgi import Driver, body_batches, service_app
-from bench.servers import rss_of
-from bench.workspace import FIRST_CUSTOMER
-from service.state import State
-from service.web.app import settle_heap
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Message
+
+from bench.workload import ENDPOINT, FIRST_CUSTOMER, config_text, customer_bodies
+from service.config import load_settings
+from service.keyfiles import write_new_key
+from service.web.app import create_app, settle_heap
+from tests.conftest import SECRET
 
 WARMUP = 2_000
 MiB = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Checkpoint:
-    customers: int
-    rss: int
-    per_customer: int
-    per_ip: int
-    seconds: float
+async def post(app: ASGIApp, body: bytes, client: str) -> int:
+    """What uvicorn hands the app for a keep-alive JSON ``POST``; returns the status."""
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "server": ("127.0.0.1", 8000),
+        "client": (client, 50000),
+        "scheme": "http",
+        "method": "POST",
+        "root_path": "",
+        "path": ENDPOINT,
+        "raw_path": ENDPOINT.encode("ascii"),
+        "query_string": b"",
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode("ascii")),
+        ],
+        "state": {},
+    }
+    messages: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+    status = 0
+
+    async def receive() -> Message:
+        # After the body, a server reports a disconnect only when the client leaves.
+        return messages.pop() if messages else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)
+    return status
 
 
 def client_address(n: int) -> str:
     """A distinct IPv4 address per request (16.7 million before any repeat)."""
     return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+
+
+def checkpoints(customers: int, steps: int = 10) -> list[int]:
+    return sorted({customers * i // steps for i in range(1, steps + 1)} - {0})
 
 
 class GCPauses:
@@ -53,100 +87,76 @@ class GCPauses:
         self._started = 0.0
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
-        if not self.recording or info["generation"] != 2:
-            return
-        if phase == "start":
-            self._started = time.perf_counter()
-        else:
-            self.pauses.append(time.perf_counter() - self._started)
+        if self.recording and info["generation"] == 2:
+            if phase == "start":
+                self._started = time.perf_counter()
+            else:
+                self.pauses.append(time.perf_counter() - self._started)
 
 
-PAUSES = GCPauses()
-
-
-def rss() -> int:
-    PAUSES.recording = False  # this collection is ours, not the collector's
+def rss(pauses: GCPauses) -> int:
+    """This process's resident memory after a full collection (not counted as a pause)."""
+    pauses.recording = False
     gc.collect()
-    PAUSES.recording = True
-    return rss_of(os.getpid()) or 0
+    pauses.recording = True
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-def checkpoints_for(customers: int, steps: int = 10) -> list[int]:
-    marks = {customers * i // steps for i in range(1, steps + 1)}
-    return sorted(mark for mark in marks if mark > 0)
+async def _warm_up(app: ASGIApp) -> None:
+    for n, body in enumerate(customer_bodies(FIRST_CUSTOMER, WARMUP)):
+        await post(app, body.encode("ascii"), f"192.168.{n >> 8}.{n & 255}")
 
 
-async def _mint(
-    driver: Driver, space: workspace.Workspace, customers: int, state: State
-) -> tuple[int, list[Checkpoint]]:
-    marks = checkpoints_for(customers)
-    points: list[Checkpoint] = []
+async def _mint(app: Starlette, customers: int, pauses: GCPauses) -> tuple[int, list[str]]:
+    marks = checkpoints(customers)
+    rows: list[str] = []
     failures = 0
-    done = 0
     start = time.perf_counter()
-    first = FIRST_CUSTOMER + WARMUP
-    for batch in body_batches(space, first, customers):
-        for body in batch:
-            status = await driver.post(body, client_address(done))
-            failures += status != 200
-            done += 1
-            if marks and done == marks[0]:
-                marks.pop(0)
-                tracked = state.tracked_keys()
-                point = Checkpoint(
-                    done,
-                    rss(),
-                    tracked["per_customer"],
-                    tracked["per_ip"],
-                    time.perf_counter() - start,
-                )
-                points.append(point)
-                print(
-                    f"  {done:,} customers: RSS {point.rss / MiB:.1f} MiB, {point.seconds:.0f} s",
-                    file=sys.stderr,
-                    flush=True,
-                )
-    return failures, points
-
-
-async def _warm_up(driver: Driver, space: workspace.Workspace) -> None:
-    for batch in body_batches(space, FIRST_CUSTOMER, WARMUP):
-        for index, body in enumerate(batch):
-            await driver.post(body, f"192.168.{index >> 8}.{index & 255}")
+    before = rss(pauses)
+    rows.append(f"| 0 (before) | {before / MiB:.1f} | 0.0 | - | - | 0 |")
+    for done, body in enumerate(customer_bodies(FIRST_CUSTOMER + WARMUP, customers), start=1):
+        failures += await post(app, body.encode("ascii"), client_address(done)) != 200
+        if done == marks[0]:
+            marks.pop(0)
+            now, seconds = rss(pauses), time.perf_counter() - start
+            tracked = app.state.services.state.tracked_keys()
+            rows.append(
+                f"| {done:,} | {now / MiB:.1f} | {(now - before) / MiB:.1f} "
+                f"| {tracked['per_customer']:,} | {tracked['per_ip']:,} | {seconds:.0f} |"
+            )
+            print(f"  {done:,} customers: RSS {now / MiB:.1f} MiB", file=sys.stderr, flush=True)
+    return failures, rows
 
 
 def run(customers: int, *, max_entries: int = 100_000, freeze: bool = True) -> str:
+    """Mint for ``customers`` new customers and return the markdown report."""
+    pauses = GCPauses()
     with tempfile.TemporaryDirectory(prefix="shapestoken-bench-") as tmp:
-        space = workspace.create(Path(tmp), rates=workspace.DEFAULT_RATES, max_entries=max_entries)
-        app = service_app(space)
-        services = app.state.services  # type: ignore[attr-defined]
-        driver = Driver(app)
-        asyncio.run(_warm_up(driver, space))
+        config = Path(tmp) / "shapestoken.toml"
+        config.write_text(config_text(raised=False, max_entries=max_entries))
+        write_new_key(Path(tmp) / "keys", "ES256")
+        app = create_app(load_settings(config, environ={"SHOP_ID_SECRET": SECRET}))
+        asyncio.run(_warm_up(app))
         if freeze:
-            settle_heap()  # as service.asgi and `shapestoken serve` do
-        before = rss()
-        gc.callbacks.append(PAUSES)
+            settle_heap()  # as server processes do
+        gc.callbacks.append(pauses)
         try:
-            failures, points = asyncio.run(_mint(driver, space, customers, services.state))
+            failures, rows = asyncio.run(_mint(app, customers, pauses))
         finally:
-            gc.callbacks.remove(PAUSES)
+            gc.callbacks.remove(pauses)
+    longest = max(pauses.pauses, default=0.0) * 1000
     lines = [
         f"In-process (create_app + raw ASGI calls), rate_limits.max_entries = {max_entries:,}; "
         f"RSS before = after building the app and {WARMUP:,} warm-up mints.",
         "",
         "| customers minted | RSS MiB | growth MiB | per-customer entries | per-IP entries | s |",
-        "|---:|---:|---:|---:|---:|---:|",
-        f"| 0 (before) | {before / MiB:.1f} | 0.0 | - | - | 0 |",
-    ]
-    for point in points:
-        lines.append(
-            f"| {point.customers:,} | {point.rss / MiB:.1f} | {(point.rss - before) / MiB:.1f} "
-            f"| {point.per_customer:,} | {point.per_ip:,} | {point.seconds:.0f} |"
-        )
-    longest = max(PAUSES.pauses, default=0.0) * 1000
-    lines += [
+        "|--:|--:|--:|--:|--:|--:|",
+        *rows,
         "",
-        f"Garbage collector: {len(PAUSES.pauses)} automatic full collections, longest "
+        f"Garbage collector: {len(pauses.pauses)} automatic full collections, longest "
         f"{longest:.1f} ms (start-up objects {'frozen' if freeze else 'not frozen'}).",
     ]
     if failures:

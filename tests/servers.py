@@ -76,6 +76,43 @@ class Server:
         return self.log.read_text()
 
 
+def process_tree(root: int) -> list[int]:
+    """``root`` and its descendants, parents first (Linux ``/proc``)."""
+    tree = [root]
+    for pid in tree:  # grows as children are found; a process tree is finite
+        try:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                tree.extend(int(child) for child in (task / "children").read_text().split())
+        except OSError:
+            continue  # it exited meanwhile
+    return tree
+
+
+def cpu_seconds(root: int) -> float:
+    """User + system CPU that ``root`` and its descendants have used so far."""
+    ticks = 0
+    for pid in process_tree(root):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: split after the last ')'.
+        fields = stat.rpartition(")")[2].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def rss_of(pid: int) -> int | None:
+    """Resident memory of one process in bytes, or None once it has exited."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
 def server_env(config: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
     values = {
         **os.environ,

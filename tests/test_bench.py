@@ -1,46 +1,37 @@
-"""The benchmark harness's pure parts, and the fast paths it measures.
+"""The benchmark harness's pieces, and one very short real run of it.
 
-No timing here: throughput is what ``python -m bench`` is for.
+No timing is asserted: throughput is what ``python -m bench`` is for. What is
+asserted is what would make its numbers wrong: bodies the service would refuse,
+a naive peer that answers something else, ratios not taken pair by pair,
+a round that measured errors instead of mints.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections import Counter
+import tomllib
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from bench import workspace
-from bench.asgi import Driver, service_app
-from bench.load import LoadResult, parse_wrk_output
-from bench.loadgen import parse_head, percentile, request_bytes
-from bench.memory import checkpoints_for, client_address
-from bench.profiling import OTHER, breakdown_table, classify, parse_collapsed
-from bench.report import (
-    BASELINE,
-    SERVICE,
-    Round,
-    rounds_table,
-    summarize,
-    summary_table,
-    targets_line,
-)
-from service import keys
-from service.config import parse_settings
+from bench import memory, report, runner, workload, wrk
+from bench.report import Round
+from bench.wrk import LoadResult
+from service.config import Rate, parse_settings
 from service.secret import Secret
 from service.signatures import CustomerSigner, parse_customer_id
-from service.tokens import ACCESS_TOKEN_TYP, CompactSigner
-from service.web.http import JSON
-
-SECRET = "k" * 64
+from tests.conftest import SECRET
+from tests.servers import Server
 
 
-def test_bodies_are_validly_signed_for_distinct_customers() -> None:
-    bodies = [json.loads(body) for body in workspace.customer_bodies(SECRET, 10**12, 50)]
+def test_bodies_are_validly_signed_for_distinct_customers(tmp_path: Path) -> None:
+    path = workload.write_bodies(tmp_path / "bodies.txt", 10**12, 50)
+    bodies = [json.loads(line) for line in path.read_text().splitlines()]
     signer = CustomerSigner([Secret(SECRET)])
     for body in bodies:
         assert set(body) == {"id", "signature"}
@@ -48,191 +39,153 @@ def test_bodies_are_validly_signed_for_distinct_customers() -> None:
     assert len({body["id"] for body in bodies}) == 50
 
 
-def test_bodies_file_has_one_body_per_line(tmp_path: Path) -> None:
-    path = workspace.write_bodies(tmp_path / "bodies.txt", SECRET, 10**12, 7)
-    lines = path.read_text().splitlines()
-    assert len(lines) == 7
-    assert json.loads(lines[0])["id"] == str(10**12)
+@pytest.mark.parametrize("state", ["memory", "redis://127.0.0.1:6390/0"])
+def test_the_config_raises_only_the_per_ip_limit(state: str) -> None:
+    raw = tomllib.loads(workload.config_text(state=state))
+    settings = parse_settings(raw, environ={"SHOP_ID_SECRET": SECRET})
+    assert set(settings.shops) == {workload.SHOP}
+    assert str(settings.state) == state
+    # One load address: never limited. Every customer is new: the default is enough.
+    assert settings.rate_limits.per_ip == Rate(1_000_000, 1)
+    assert settings.rate_limits.per_customer == Rate(30, 60)
+    defaults = tomllib.loads(workload.config_text(raised=False, max_entries=1234))
+    limits = parse_settings(defaults, environ={"SHOP_ID_SECRET": SECRET}).rate_limits
+    assert limits.per_ip == Rate(120, 60) and limits.max_entries == 1234
 
 
-def test_customer_ids_never_repeat() -> None:
-    ids = workspace.CustomerIds(first=100)
-    assert ids.take(10) == 100
-    assert ids.take(5) == 110
-    assert ids.take(1) == 115
-
-
-@pytest.mark.parametrize("rates", [workspace.UNLIMITED, workspace.DEFAULT_RATES])
-def test_config_is_accepted_by_the_service(rates: tuple[str, str]) -> None:
-    import tomllib
-
-    raw = tomllib.loads(workspace.config_text(rates=rates, max_entries=1234))
-    settings = parse_settings(raw, environ={workspace.SECRET_ENV: SECRET})
-    assert set(settings.shops) == {workspace.SHOP}
-    assert settings.rate_limits.max_entries == 1234
-    assert str(settings.rate_limits.per_customer) == rates[0]
-    assert str(settings.rate_limits.per_ip) == rates[1]
-
-
-def test_throughput_limits_are_far_above_any_load() -> None:
-    import tomllib
-
-    raw = tomllib.loads(workspace.config_text())
-    limits = parse_settings(raw, environ={workspace.SECRET_ENV: SECRET}).rate_limits
-    assert limits.per_ip.limit / limits.per_ip.period >= 1_000_000
-    assert limits.per_customer.limit / limits.per_customer.period >= 1_000
-
-
-WRK_OUTPUT = """Running 8s test @ http://127.0.0.1:1/x
-BENCH_RESULT {"requests":1000,"duration_us":2000000,"bytes":1,"connect_errors":1,\
-"read_errors":2,"write_errors":0,"timeouts":3,"status_errors":0,"p50_us":1500,"p90_us":2000,\
-"p99_us":12345,"p999_us":20000,"mean_us":1600.5,"max_us":30000,"wraps":0,"non_2xx":4}
-"""
-
-
-def test_wrk_result_line_is_parsed() -> None:
-    result = parse_wrk_output(WRK_OUTPUT)
-    assert result.requests == 1000
+def test_wrk_result_line_is_read() -> None:
+    line = (
+        'BENCH_RESULT {"requests":1000,"duration_us":2000000,"p50_us":1500,"p99_us":12345,'
+        '"connect":1,"read":2,"write":0,"timeout":3,"non_2xx":4,"wraps":0}'
+    )
+    result = wrk.parse(f"Running 2s test @ http://127.0.0.1:1/x\n{line}\n")
+    assert result == LoadResult(1000, 2.0, 1.5, 12.345, non_2xx=4, socket_errors=6, wraps=0)
     assert result.rps == 500
-    assert result.p50_ms == 1.5 and result.p99_ms == 12.345
-    assert result.non_2xx == 4 and result.socket_errors == 6 and result.wraps == 0
-
-
-def test_wrk_output_without_a_result_line_is_an_error() -> None:
     with pytest.raises(ValueError, match="BENCH_RESULT"):
-        parse_wrk_output("Running 8s test\n")
+        wrk.parse("Running 2s test\n")
 
 
-def test_the_lua_script_reports_what_the_parser_reads() -> None:
-    lua = (Path(workspace.__file__).parent / "post.lua").read_text()
-    for key in json.loads(WRK_OUTPUT.splitlines()[1].split(" ", 1)[1]):
-        assert f'"{key}":' in lua
+def measured(app: str, index: int, rps: float, *, workers: int = 1, **load: Any) -> Round:
+    values: dict[str, Any] = {"p50_ms": 1.0, "p99_ms": 5.0, "non_2xx": 0, "socket_errors": 0}
+    values.update(load)
+    return Round(app, workers, index, LoadResult(int(rps * 10), 10.0, **values), cpu_us=100.0)
 
 
-def load(rps: float, p99: float = 5.0, non_2xx: int = 0) -> LoadResult:
-    return LoadResult(
-        requests=int(rps * 10), seconds=10, p50_ms=1.0, p99_ms=p99, non_2xx=non_2xx, socket_errors=0
-    )
-
-
-def test_summary_takes_medians_and_pairs_rounds() -> None:
+def test_ratios_are_medians_of_same_round_pairs_and_targets_are_judged() -> None:
     rounds = [
-        Round(SERVICE, 1, 0, load(600), server_cpu_seconds=1.2),
-        Round(BASELINE, 1, 0, load(1000), server_cpu_seconds=1.0),
-        Round(SERVICE, 1, 1, load(500, non_2xx=2)),
-        Round(BASELINE, 1, 1, load(1000)),
-        Round(SERVICE, 1, 2, load(700, p99=9.0)),
-        Round(BASELINE, 1, 2, load(1000)),
+        measured("service", 0, 600, p99_ms=9.0),
+        measured("baseline", 0, 1000),
+        measured("naive", 0, 300),
+        measured("redis", 0, 480),
+        measured("service", 1, 500, p99_ms=12.0),
+        measured("baseline", 1, 1000),
+        measured("naive", 1, 400, non_2xx=1),
+        measured("redis", 1, 450),
+        measured("service", 0, 900, workers=2),
+        measured("baseline", 0, 1500, workers=2),
     ]
-    (summary,) = summarize(rounds)
-    assert summary.service_rps == 600 and summary.baseline_rps == 1000
-    assert summary.ratio == pytest.approx(0.6)
-    assert summary.service_p99_ms == 5.0
-    assert summary.service_non_2xx == 2 and summary.baseline_non_2xx == 0
-    assert summary.service_cpu_us == pytest.approx(200)
-    table = summary_table([summary]).splitlines()
-    assert len(table) == 3 and table[1].startswith("|--")
-    assert " 0.60 |" in table[2]
-    assert len(rounds_table(rounds).splitlines()) == 2 + len(rounds)
-    assert targets_line([summary]) == (
-        "Targets at 1 worker: ratio >= 0.6: 0.60, met; service p99 <= 20 ms: 5.0 ms, met; "
-        "zero non-2xx: 2, NOT met."
+    # Pairs 2.0 and 1.25: the median of the pairs, not 550 / 350 of the medians.
+    assert report.ratio(rounds, 1, "service", "naive") == pytest.approx(1.625)
+    assert report.ratio(rounds, 1, "service", "baseline") == pytest.approx(0.55)
+    assert report.ratio(rounds, 1, "redis", "service") == pytest.approx(0.85)
+    assert report.ratio(rounds, 2, "service", "naive") is None
+    targets = report.targets_table(rounds).splitlines()
+    assert targets[0] == "| same run | 1 worker | 2 workers | target | at 1 worker |"
+    assert targets[2:] == [
+        "| service / bare Starlette, req/s | 0.55 | 0.60 | >= 0.45 | met |",
+        "| service / naive peer, req/s | 1.62 | - | >= 1.6 | met |",
+        "| service on Redis / in memory, req/s | 0.85 | - | >= 0.8 | met |",
+        "| service p99, ms | 10.5 | 5.0 | <= 10 | **NOT met** |",
+        "| non-2xx + socket errors, every app | 1 | 0 | 0 | **NOT met** |",
+    ]
+    apps = report.apps_table(rounds).splitlines()
+    assert apps[2] == "| service, `state = memory` | 1 | 550 | 1.0 | 10.5 | 0 | 0 | 100 |"
+    assert "| naive peer (`bench/naive.py`) | 1 | 350 | 1.0 | 5.0 | 1 | 0 | 100 |" in apps
+    assert len(apps) == 2 + 4 + 2
+
+
+def test_an_app_left_out_is_not_measured_rather_than_met() -> None:
+    rounds = [measured("service", 0, 600), measured("baseline", 0, 1000)]
+    lines = report.targets_table(rounds).splitlines()
+    assert "| service / naive peer, req/s | - | >= 1.6 | not measured |" in lines
+
+
+def post(url: str, body: bytes) -> tuple[int, dict[str, Any], str]:
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json"}
     )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read()), response.headers["Cache-Control"]
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read()), error.headers["Cache-Control"]
 
 
-def test_python_load_generator_helpers() -> None:
-    request = request_bytes("h:1", "/p", '{"a":1}')
-    assert request.endswith(b'\r\n\r\n{"a":1}') and b"Content-Length: 7\r\n" in request
-    assert parse_head(b"HTTP/1.1 429 Too Many\r\ncontent-length: 12\r\nx: y\r\n\r\n") == (429, 12)
-    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.0
-    assert percentile([1.0, 2.0, 3.0, 4.0], 0.99) == 4.0
-    assert percentile([], 0.5) == 0.0
-
-
-def test_profile_buckets_take_the_innermost_specific_frame() -> None:
-    outer = [
-        "run (asyncio)",
-        "Driver.post (bench/asgi.py:1)",
-        "RequestLog.__call__ (service/middleware.py:3)",
-    ]
-    log = [*outer, "Logger.info (logging/__init__.py:1)"]
-    sign = [*outer, "TokenIssuer.mint_customer (service/tokens.py:1)", "_ECDSASigner.__call__ (x)"]
-    der = [*sign, "der_to_raw_signature (jwt/utils.py:2)"]
-    routing = [*outer, "Route.matches (starlette/routing.py:1)"]
-    assert classify(log) == "request log line (logging)"
-    assert classify(sign) == "ECDSA P-256 sign (OpenSSL)"
-    assert classify(der) == "JWS signature DER -> R||S (PyJWT)"
-    assert classify(routing) == "Starlette (routing, Request, exceptions)"
-    assert classify(outer[:2]) == OTHER
-    counts = parse_collapsed([f"{';'.join(sign)} 3", f"{';'.join(log)} 1", "setup (x) 99"])
-    assert counts == Counter({"ECDSA P-256 sign (OpenSSL)": 3, "request log line (logging)": 1})
-    assert "| ECDSA P-256 sign (OpenSSL) | 75.0 | 75.0% |" in breakdown_table(counts, 100.0)
-
-
-def test_memory_helpers() -> None:
-    assert len({client_address(n) for n in range(70_000)}) == 70_000
-    assert checkpoints_for(1_000_000)[0] == 100_000 and checkpoints_for(1_000_000)[-1] == 1_000_000
-    assert checkpoints_for(3) == [1, 2, 3]
-
-
-def test_driver_mints_for_a_bench_body_through_the_real_app(tmp_path: Path) -> None:
-    space = workspace.create(tmp_path)
-    driver = Driver(service_app(space))
-    (good,) = workspace.customer_bodies(space.secret, 10**12, 1)
-    bad = good[:-3] + '00"}'
-    assert asyncio.run(driver.post(good.encode())) == 200
-    assert asyncio.run(driver.post(bad.encode())) == 401
-
-
-# The fast paths this benchmark led to must not change a byte.
-
-HEADERS = {"typ": ACCESS_TOKEN_TYP, "kid": "kid-1"}
-CLAIMS: dict[str, Any] = {
-    "iss": "https://tokens.example.com",
-    "sub": "42",
-    "aud": "https://api.example.com",
-    "shop": "acme.myshopify.com",
-    "scope": "customer é",
-    "iat": 1_800_000_000,
-    "nbf": 1_800_000_000,
-    "exp": 1_800_000_900,
-    "jti": "abc",
-}
-
-
-@pytest.mark.parametrize("alg", ["EdDSA", "RS256"])
-def test_compact_signer_matches_jwt_encode_byte_for_byte(alg: str) -> None:
-    # Ed25519 and RSASSA-PKCS1-v1_5 signatures are deterministic.
-    key = keys.generate(alg)
-    expected = jwt.encode(CLAIMS, key.private_key, algorithm=alg, headers=HEADERS)
-    assert CompactSigner(key, HEADERS).sign(CLAIMS) == expected
-
-
-def test_compact_signer_es256_matches_jwt_encode_and_verifies(es256_key: keys.SigningKey) -> None:
-    token = CompactSigner(es256_key, HEADERS).sign(CLAIMS)
-    expected = jwt.encode(CLAIMS, es256_key.private_key, algorithm="ES256", headers=HEADERS)
-    assert token.split(".")[:2] == expected.split(".")[:2]
-    assert len(jwt.utils.base64url_decode(token.split(".")[2])) == 64  # RFC 7518 §3.4: R || S
-    decoded = jwt.decode(
-        token,
-        es256_key.public_key,
+@pytest.mark.e2e
+def test_the_naive_peer_answers_like_the_service(tmp_path: Path) -> None:
+    servers: dict[str, Server] = {}
+    try:
+        for app in ("service", "naive"):
+            servers[app] = runner.start(app, tmp_path / app, workers=1, redis_url="")
+        (good,) = workload.customer_bodies(10**12, 1)
+        answers = {
+            app: post(s.url + workload.ENDPOINT, good.encode()) for app, s in servers.items()
+        }
+        for bad, status in ((good[:-3] + '00"}', 401), ('{"id": "1", "signature": "x"', 400)):
+            for app, server in servers.items():
+                assert post(server.url + workload.ENDPOINT, bad.encode())[0] == status, app
+    finally:
+        for server in servers.values():
+            server.stop()
+    (naive_key,) = (tmp_path / "naive" / "keys").glob("*.pem")
+    private = load_pem_private_key(naive_key.read_bytes(), None)
+    service_status, service_body, service_cache = answers["service"]
+    naive_status, naive_body, naive_cache = answers["naive"]
+    assert service_status == naive_status == 200
+    assert service_cache == naive_cache == "no-store"
+    assert set(naive_body) == set(service_body)
+    claims = {}
+    for app, body in (("service", service_body), ("naive", naive_body)):
+        header = jwt.get_unverified_header(body["access_token"])
+        assert header.keys() == {"alg", "typ", "kid"} and header["alg"] == "ES256", app
+        assert header["typ"] == "at+jwt", app
+        claims[app] = jwt.decode(
+            body["access_token"], options={"verify_signature": False}, audience=workload.ISSUER
+        )
+    jwt.decode(
+        naive_body["access_token"],
+        private.public_key(),  # type: ignore[arg-type]
         algorithms=["ES256"],
-        audience=CLAIMS["aud"],
-        options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+        audience=workload.ISSUER,
+        issuer=workload.ISSUER,
     )
-    assert decoded == CLAIMS
+    assert claims["naive"].keys() == claims["service"].keys()
+    fixed = ("iss", "sub", "aud", "client_id", "token_use", "shop", "scope")
+    assert {k: claims["naive"][k] for k in fixed} == {k: claims["service"][k] for k in fixed}
+    for key in ("expires_in", "identifier", "scope", "token_type"):
+        assert naive_body[key] == service_body[key], key
 
 
-@pytest.mark.parametrize(
-    "content",
-    [
-        {"access_token": "a.b.c", "expires_in": 900, "identifier": "customer"},
-        {"error": "x", "error_description": 'quote " backslash \\ newline \n tab \t é ☃ \u2028'},
-        {"keys": [{"kty": "EC", "crv": "P-256"}], "nested": [None, True, False, -1, 2**63 - 1]},
-        {"big": 2**64, "float": 1.5},
-        {1: "non-str key"},
-    ],
-)
-def test_json_response_bytes_are_the_standard_librarys(content: Any) -> None:
-    expected = json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    assert JSON(content).body == expected
+@pytest.mark.e2e
+def test_a_short_real_run_mints_on_every_app_without_a_single_error() -> None:
+    options = runner.Options(rounds=1, seconds=1.0, warmup_seconds=1.0)
+    rounds = runner.run(options)
+    assert [r.app for r in rounds] == list(runner.APPS)
+    for done in rounds:
+        assert done.load.requests > 0, done
+        assert done.load.non_2xx == done.load.socket_errors == done.load.wraps == 0, done
+        assert done.cpu_us > 0, done
+    (redis,) = [r for r in rounds if r.app == "redis"]
+    assert redis.redis_cpu_us is not None and redis.redis_cpu_us > 0
+    text = report.markdown(rounds, "preamble")
+    for label in report.LABELS.values():
+        assert f"| {label} | 1 |" in text
+    assert "| non-2xx + socket errors, every app | 0 | 0 | met |" in text
+
+
+def test_memory_stays_bounded_by_max_entries() -> None:
+    text = memory.run(600, max_entries=100)
+    (last,) = [line for line in text.splitlines() if line.startswith("| 600 |")]
+    cells = [cell.strip() for cell in last.strip("|").split("|")]
+    assert cells[3:5] == ["100", "100"]  # per-customer and per-IP entries: the bound
+    assert "did not get 200" not in text

@@ -20,10 +20,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.servers import process_tree, rss_of
 from service.web.http import BODY_TIMEOUT
 from tests.conftest import sign
-from tests.servers import Server, config_toml, free_port, procfile_web, start_procfile
+from tests.servers import (
+    Server,
+    config_toml,
+    free_port,
+    process_tree,
+    procfile_web,
+    rss_of,
+    start_procfile,
+)
 
 pytestmark = pytest.mark.e2e
 
