@@ -22,11 +22,17 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message
 
-from bench.workload import ENDPOINT, FIRST_CUSTOMER, config_text, customer_bodies
+from bench.workload import (
+    ENDPOINT,
+    FIRST_CUSTOMER,
+    SECRET,
+    SECRET_ENV,
+    config_text,
+    customer_bodies,
+)
 from service.config import load_settings
 from service.keyfiles import write_new_key
 from service.web.app import create_app, settle_heap
-from tests.conftest import SECRET
 
 WARMUP = 2_000
 MiB = 1024 * 1024
@@ -138,7 +144,7 @@ def run(customers: int, *, max_entries: int = 100_000, freeze: bool = True) -> s
         config = Path(tmp) / "shapestoken.toml"
         config.write_text(config_text(raised=False, max_entries=max_entries))
         write_new_key(Path(tmp) / "keys", "ES256")
-        app = create_app(load_settings(config, environ={"SHOP_ID_SECRET": SECRET}))
+        app = create_app(load_settings(config, environ={SECRET_ENV: SECRET}))
         asyncio.run(_warm_up(app))
         if freeze:
             settle_heap()  # as server processes do

@@ -17,7 +17,14 @@ from pathlib import Path
 
 from bench import wrk
 from bench.report import Round
-from bench.workload import ENDPOINT, FIRST_CUSTOMER, config_text, write_bodies
+from bench.workload import (
+    ENDPOINT,
+    FIRST_CUSTOMER,
+    SECRET,
+    SECRET_ENV,
+    config_text,
+    write_bodies,
+)
 from service.keyfiles import write_new_key
 from tests.redis_server import RedisServer
 from tests.servers import Server, cpu_seconds, free_port, start_procfile, start_server
@@ -44,21 +51,22 @@ class Options:
 def start(app: str, directory: Path, *, workers: int, redis_url: str) -> Server:
     """Start ``app`` (one of :data:`APPS`) in its own ``directory`` and wait until it answers."""
     directory.mkdir(parents=True)
+    env = {SECRET_ENV: SECRET}
     if app == "baseline":
         return start_server(
-            directory, "", generate_key=False, workers=workers, app="bench.baseline:app"
+            directory, "", env=env, generate_key=False, workers=workers, app="bench.baseline:app"
         )
     if app == "naive":
         key = write_new_key(directory / "keys", "ES256")
-        env = {"NAIVE_KEY_FILE": str(directory / "keys" / key.name), "NAIVE_KID": key.kid}
+        env |= {"NAIVE_KEY_FILE": str(directory / "keys" / key.name), "NAIVE_KID": key.kid}
         return start_server(
             directory, "", env=env, generate_key=False, workers=workers, app="bench.naive:app"
         )
     if app == "granian":
-        env = {"WEB_CONCURRENCY": str(workers)}
+        env |= {"WEB_CONCURRENCY": str(workers)}
         return start_procfile(directory, config_text(), port=free_port(), env=env)
     state = redis_url if app == "redis" else "memory"
-    return start_server(directory, config_text(state=state), workers=workers)
+    return start_server(directory, config_text(state=state), env=env, workers=workers)
 
 
 def _progress(message: str) -> None:

@@ -1,22 +1,22 @@
 """What the benchmark sends: one shop's config and a new, validly signed customer per request.
 
-The shop's id secret is the tests' (``SHOP_ID_SECRET``, which
-:func:`tests.servers.server_env` sets for every server it starts), so the
-service, the naive peer and the bodies below all agree on it.
+The shop's id secret is new in every run; servers read it from ``SHOP_ID_SECRET``
+(:data:`SECRET_ENV`), so the service, the naive peer and the bodies agree on it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
-
-from tests.conftest import SECRET
 
 SHOP = "bench.myshopify.com"
 ISSUER = "https://tokens.bench.example"
 ENDPOINT = f"/v1/shops/{SHOP}/customer-token"
+SECRET_ENV = "SHOP_ID_SECRET"
+SECRET = secrets.token_hex(32)
 #: First customer id handed out; 13 digits, like real Shopify ids.
 FIRST_CUSTOMER = 7_000_000_000_000
 
@@ -40,18 +40,18 @@ state = "{state}"
 max_entries = {max_entries}
 
 [shops."{SHOP}"]
-id_secrets = ["env:SHOP_ID_SECRET"]
+id_secrets = ["env:{SECRET_ENV}"]
 allowed_origins = ["https://{SHOP}"]
 """
 
 
-def customer_bodies(first: int, count: int, secret: str = SECRET) -> Iterator[str]:
+def customer_bodies(first: int, count: int) -> Iterator[str]:
     """JSON bodies for customers ``first, first + 1, ...``, each validly signed.
 
     The signature is what the theme's Liquid renders: the lowercase hex
     HMAC-SHA256 of the id's ASCII digits, keyed with the shop's id secret.
     """
-    keyed = hmac.new(secret.encode("utf-8"), digestmod=hashlib.sha256)
+    keyed = hmac.new(SECRET.encode("ascii"), digestmod=hashlib.sha256)
     for customer in range(first, first + count):
         customer_id = str(customer)
         mac = keyed.copy()

@@ -25,14 +25,13 @@ from bench.wrk import LoadResult
 from service.config import Rate, parse_settings
 from service.secret import Secret
 from service.signatures import CustomerSigner, parse_customer_id
-from tests.conftest import SECRET
 from tests.servers import Server
 
 
 def test_bodies_are_validly_signed_for_distinct_customers(tmp_path: Path) -> None:
     path = workload.write_bodies(tmp_path / "bodies.txt", 10**12, 50)
     bodies = [json.loads(line) for line in path.read_text().splitlines()]
-    signer = CustomerSigner([Secret(SECRET)])
+    signer = CustomerSigner([Secret(workload.SECRET)])
     for body in bodies:
         assert set(body) == {"id", "signature"}
         signer.verify(parse_customer_id(body["id"]), body["signature"])
@@ -42,14 +41,14 @@ def test_bodies_are_validly_signed_for_distinct_customers(tmp_path: Path) -> Non
 @pytest.mark.parametrize("state", ["memory", "redis://127.0.0.1:6390/0"])
 def test_the_config_raises_only_the_per_ip_limit(state: str) -> None:
     raw = tomllib.loads(workload.config_text(state=state))
-    settings = parse_settings(raw, environ={"SHOP_ID_SECRET": SECRET})
+    settings = parse_settings(raw, environ={workload.SECRET_ENV: workload.SECRET})
     assert set(settings.shops) == {workload.SHOP}
     assert str(settings.state) == state
     # One load address: never limited. Every customer is new: the default is enough.
     assert settings.rate_limits.per_ip == Rate(1_000_000, 1)
     assert settings.rate_limits.per_customer == Rate(30, 60)
     defaults = tomllib.loads(workload.config_text(raised=False, max_entries=1234))
-    limits = parse_settings(defaults, environ={"SHOP_ID_SECRET": SECRET}).rate_limits
+    limits = parse_settings(defaults, environ={workload.SECRET_ENV: workload.SECRET}).rate_limits
     assert limits.per_ip == Rate(120, 60) and limits.max_entries == 1234
 
 
