@@ -10,6 +10,25 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.runner import APPS, Options
+from service.errors import ConfigError
+
+
+def _count(text: str) -> int:
+    """A whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    """At least one second: wrk counts whole seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 1 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds >= 1, got {text!r}")
+    return value
 
 
 def _throughput_parser() -> argparse.ArgumentParser:
@@ -21,11 +40,11 @@ def _throughput_parser() -> argparse.ArgumentParser:
     )
     defaults = Options()
     parser.add_argument("--quick", action="store_true", help="one 3 s round per app (~40 s)")
-    parser.add_argument("--workers", type=int, nargs="+", default=list(defaults.workers))
+    parser.add_argument("--workers", type=_count, nargs="+", default=list(defaults.workers))
     parser.add_argument("--apps", nargs="+", choices=APPS, default=list(defaults.apps))
-    parser.add_argument("--rounds", type=int, default=defaults.rounds)
-    parser.add_argument("--seconds", type=float, default=defaults.seconds, help="per round")
-    parser.add_argument("--connections", type=int, default=defaults.connections)
+    parser.add_argument("--rounds", type=_count, default=defaults.rounds)
+    parser.add_argument("--seconds", type=_seconds, default=defaults.seconds, help="per round")
+    parser.add_argument("--connections", type=_count, default=defaults.connections)
     return parser
 
 
@@ -33,8 +52,10 @@ def _memory_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench memory", description="RSS while minting for N new customers."
     )
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--max-entries", type=int, default=100_000, help="rate_limits.max_entries")
+    parser.add_argument("--customers", type=_count, default=1_000_000)
+    parser.add_argument(
+        "--max-entries", type=_count, default=100_000, help="rate_limits.max_entries"
+    )
     parser.add_argument(
         "--no-freeze", action="store_true", help="skip gc.freeze() after start-up, to compare"
     )
@@ -55,8 +76,8 @@ def preamble(options: Options) -> str:
         f"Machine: {machine()}. Load: wrk -t{options.threads} -c{options.connections} on the "
         f"same machine, a new signed customer per request; {options.rounds} alternating "
         f"rounds of {options.seconds:g} s per app, medians. The uvicorn apps run with "
-        "identical flags (`--workers N --no-access-log`, uvloop and httptools); ratios are "
-        "medians over pairs from the same round."
+        "identical flags (`--workers N --no-access-log --ws none --no-proxy-headers`, uvloop, "
+        "httptools); ratios are medians over pairs from the same round."
     )
 
 
@@ -65,13 +86,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[:1] == ["memory"]:
         from bench import memory
 
-        opts = _memory_parser().parse_args(args[1:])
-        print(memory.run(opts.customers, max_entries=opts.max_entries, freeze=not opts.no_freeze))
+        parser = _memory_parser()
+        opts = parser.parse_args(args[1:])
+        try:
+            text = memory.run(
+                opts.customers, max_entries=opts.max_entries, freeze=not opts.no_freeze
+            )
+        except ConfigError as exc:
+            parser.error(str(exc))
+        print(text)
         return 0
 
     from bench import report, runner
 
-    opts = _throughput_parser().parse_args(args)
+    parser = _throughput_parser()
+    opts = parser.parse_args(args)
+    if opts.connections < Options.threads:
+        parser.error(f"--connections: at least {Options.threads}, one per wrk thread")
     options = Options(
         workers=tuple(opts.workers),
         apps=tuple(app for app in APPS if app in opts.apps),
