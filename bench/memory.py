@@ -72,6 +72,10 @@ async def post(app: ASGIApp, body: bytes, client: str) -> int:
             status = message["status"]
 
     await app(scope, receive, send)
+    # Let the loop turn, as a server's does between requests. Without it, a request that
+    # never waits on I/O never yields, and the loop never purges the timers the request
+    # cancelled (the body read's deadline): RSS would grow by ~200 bytes a request.
+    await asyncio.sleep(0)
     return status
 
 
