@@ -109,6 +109,13 @@ def test_an_app_left_out_is_not_measured_rather_than_met() -> None:
     assert "| service / naive peer, req/s | - | >= 1.6 | not measured |" in lines
 
 
+def test_a_figure_never_rounds_across_its_target() -> None:
+    rounds = [measured("service", 0, 1000, p99_ms=10.04), measured("redis", 0, 797)]
+    lines = report.targets_table(rounds).splitlines()
+    assert "| service on Redis / in memory, req/s | 0.79 | >= 0.8 | **NOT met** |" in lines
+    assert "| service p99, ms | 10.1 | <= 10 | **NOT met** |" in lines
+
+
 def post(url: str, body: bytes) -> tuple[int, dict[str, Any], str]:
     request = urllib.request.Request(
         url, data=body, method="POST", headers={"Content-Type": "application/json"}
