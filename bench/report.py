@@ -77,13 +77,16 @@ def apps_table(rounds: Sequence[Round]) -> str:
     return "\n".join(lines)
 
 
-def _toward_failing(value: float | None, digits: int, at_least: bool) -> str:
-    """``value`` rounded toward the side that fails its target, so that the figure shown
-    and its verdict never disagree (a ratio of 0.797 against >= 0.8 shows as 0.79)."""
+def _shown(value: float | None, digits: int, target: float, at_least: bool) -> str:
+    """``value`` with ``digits`` decimals, rounded toward failing where plain rounding
+    would carry it across ``target``: the figure and its verdict must agree (a ratio of
+    0.797 against >= 0.8 shows as 0.79, not 0.80)."""
     if value is None:
         return "-"
-    scaled = value * 10**digits
-    rounded = (math.floor(scaled) if at_least else math.ceil(scaled)) / 10**digits
+    rounded = round(value, digits)
+    if (rounded >= target) != (value >= target) or (rounded <= target) != (value <= target):
+        scaled = value * 10**digits
+        rounded = (math.floor(scaled) if at_least else math.ceil(scaled)) / 10**digits
     return f"{rounded:.{digits}f}"
 
 
@@ -145,7 +148,7 @@ def targets_table(rounds: Sequence[Round]) -> str:
             verdict = "not measured"
         else:
             verdict = "met" if (one >= target if at_least else one <= target) else "**NOT met**"
-        cells = " | ".join(_toward_failing(values[w], digits, at_least) for w in counts)
+        cells = " | ".join(_shown(values[w], digits, target, at_least) for w in counts)
         bound = f"{'>=' if at_least else '<='} {target:g}" if target else "0"
         lines.append(f"| {name} | {cells} | {bound} | {verdict} |")
     return "\n".join(lines)
