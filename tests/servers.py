@@ -146,10 +146,12 @@ def start_server(
     workers: int = 1,
     wait: bool = True,
     app: str = "service.asgi:app",
+    options: tuple[str, ...] = (),
 ) -> Server:
     """Write a config, create a key, start uvicorn on ``app`` and wait for it.
 
-    ``app`` is the service unless a benchmark starts one of its peers with the same flags.
+    ``app`` is the service unless a benchmark starts one of its peers with the same flags;
+    ``options`` are more uvicorn command-line options (``--log-config``, say).
     """
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
@@ -179,6 +181,7 @@ def start_server(
                 "--no-proxy-headers",  # the app reads X-Forwarded-For itself
                 "--workers",
                 str(workers),
+                *options,
             ],
             env=values,
             stdout=handle,

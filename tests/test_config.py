@@ -108,6 +108,7 @@ def test_defaults() -> None:
         ({"signing_alg": "HS256"}, "signing_alg: expected one of ES256, EdDSA, RS256"),
         ({"signing_alg": "none"}, "signing_alg"),
         ({"log_format": "xml"}, "log_format"),
+        ({"access_log": "off"}, "access_log: expected true or false"),
         ({"rate_limits": {"per_ip": "lots"}}, "rate_limits.per_ip"),
         ({"rate_limits": {"per_ip": "0/minute"}}, "rate_limits.per_ip"),
         ({"shop": {"allowed_origins": ["*"]}}, "not an origin"),

@@ -54,6 +54,7 @@ RUN_BY = {
     "introspect-api-token": [API_TOKENS_README],
     "introspect-api-token-answer": [API_TOKENS_README],
     "tokens-revoke": [API_TOKENS_README],
+    "access-log-config": ["test_accesslog:test_a_real_server_writes_or_skips_request_lines"],
 }
 
 

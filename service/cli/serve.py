@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         from service.dev import development_settings
 
         settings = development_settings(args.port)
-    logs.configure(settings.log_format)
+    logs.configure(settings.log_format, access_log=settings.access_log)
     if not settings.development:
         from service.services import startup_warnings
 

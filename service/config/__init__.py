@@ -60,6 +60,7 @@ _TOP_KEYS = {
     "key_activation_delay",
     "state",
     "log_format",
+    "access_log",
     "rate_limits",
     "shops",
     "clients",
@@ -81,6 +82,8 @@ class Settings:
     #: "memory", or the Redis every replica shares.
     state: str | RedisURL = "memory"
     log_format: str = "text"
+    #: One line per request (service.accesslog); false turns request lines off.
+    access_log: bool = True
     rate_limits: RateLimits = field(default_factory=RateLimits)
     #: API tokens and the dashboard: database, api_scopes, admin_password_hash, session_secret.
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -195,6 +198,7 @@ def parse_settings(
         ),
         state=parse_state(raw.get("state", "memory")),
         log_format=values.choice(raw.get("log_format", "text"), ("text", "json"), "log_format"),
+        access_log=values.boolean(raw.get("access_log", True), "access_log"),
         rate_limits=parse_rate_limits(raw.get("rate_limits", {})),
         store=parse_store(raw, base_dir=base_dir),
         forwarded_allow_ips=values.networks(environ.get(FORWARDED_ENV, "127.0.0.1"), FORWARDED_ENV),

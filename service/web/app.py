@@ -179,7 +179,7 @@ def app_from_environment() -> Starlette:
 
     try:
         settings = load_settings(require_config_path())
-        logs.configure(settings.log_format)
+        logs.configure(settings.log_format, access_log=settings.access_log)
         warn_if_state_per_process(settings)
         prepare_database(settings)
         app = create_app(settings)

@@ -10,8 +10,8 @@ import orjson
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.accesslog import AccessLog, access_log
 from service.errors import MisdirectedRequest, NotFound
-from service.logs import log
 from service.metrics import Metrics
 from service.web.http import error_response
 
@@ -25,9 +25,10 @@ CLIENT_CLOSED_REQUEST = 499
 class RequestLog:
     """Adds ``X-Request-ID``, logs one line per request and counts it in ``metrics``."""
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, access: AccessLog = access_log) -> None:
         self.app = app
         self.metrics = metrics
+        self.access = access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,24 +56,26 @@ class RequestLog:
             status = status or 500
             elapsed = time.perf_counter() - start
             route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            self.metrics.observe(scope["method"], template, status, elapsed)
+            method = scope["method"]
+            self.metrics.observe(method, getattr(route, "path", "unmatched"), status, elapsed)
             state = scope.get("state") or {}
-            fields = {
-                "method": scope["method"],
-                "path": scope["path"],
-                "status": status,
-                "duration_ms": round(elapsed * 1000, 2),
-                "shop": state.get("shop", "-"),
-                "request_id": request_id.decode("ascii"),
-            }
+            error = origin = None
             if status >= 400:
                 # Why, and for which page: a browser shows its page only a bare network
                 # error when CORS refuses it, so this line is where the cause is found.
                 # An unhandled exception meets its handler outside this middleware.
-                fields["error"] = state.get("error", "server_error" if status == 500 else "-")
-                fields["origin"] = _origin(scope)
-            log.info("request", extra={"fields": fields})
+                error = state.get("error", "server_error" if status == 500 else "-")
+                origin = _origin(scope)
+            self.access.request(
+                method,
+                scope["path"],
+                status,
+                round(elapsed * 1000, 2),
+                state.get("shop", "-"),
+                request_id.decode("ascii"),
+                error,
+                origin,
+            )
 
 
 def _origin(scope: Scope) -> str:
