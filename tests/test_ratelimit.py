@@ -53,6 +53,20 @@ def test_memory_is_bounded_by_max_entries() -> None:
     assert len(limiter) == 1000
 
 
+def test_a_limited_key_outlives_quieter_ones_under_pressure() -> None:
+    clock = Clock()
+    limiter = RateLimiter(Rate(1, 60), max_entries=3, timer=clock)
+    for key in ("abuser", "a", "b"):
+        limiter.hit(key)
+    with pytest.raises(RateLimited):
+        limiter.hit("abuser")  # refused, and now the most recently seen key
+    limiter.hit("c")  # one key too many: "a", seen least recently, is forgotten
+    assert len(limiter) == 3
+    with pytest.raises(RateLimited):
+        limiter.hit("abuser")
+    limiter.hit("a")
+
+
 def test_entries_expire_after_one_period() -> None:
     clock = Clock()
     limiter = RateLimiter(Rate(5, 60), max_entries=1000, timer=clock)
