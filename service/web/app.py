@@ -39,6 +39,7 @@ from service.services import (
 )
 from service.web.customer import CustomerEndpoints
 from service.web.http import error_response
+from service.web.lean import LeanRoutes
 from service.web.middleware import LoopbackHostOnly, NoWebSockets, RequestLog, StaticHeaders
 from service.web.oauth import OAuthEndpoints
 from service.web.openapi import OpenAPIEndpoint
@@ -141,6 +142,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
     if settings.development:
         port = urlsplit(settings.issuer).port or 80
         middleware.append(Middleware(LoopbackHostOnly, port=port))
+    # Last: the mint endpoints answer here, inside every check above.
+    middleware.append(Middleware(LeanRoutes, routes=routes))
     app = Starlette(
         routes=routes,
         middleware=middleware,

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope
 
 from service.errors import InvalidToken, LoginRequired, ServiceError
 from service.services import Services
@@ -23,6 +24,15 @@ from service.web.http import (
     check_fields,
     client_ip,
     read_fields,
+)
+from service.web.lean import (
+    NO_STORE_HEADERS,
+    LeanEndpoint,
+    Reply,
+    header,
+    raw_headers,
+    render_json,
+    request_state,
 )
 
 
@@ -43,6 +53,12 @@ def token_body(issued: IssuedToken) -> dict[str, object]:
     }
 
 
+def token_reply(issued: IssuedToken, cors: dict[str, str] | None = None) -> Reply:
+    """200 with the token body, never cached (RFC 6749 §5.1), readable by ``cors``."""
+    headers = NO_STORE_HEADERS if cors is None else NO_STORE_HEADERS + raw_headers(cors)
+    return Reply(200, render_json(token_body(issued)), headers)
+
+
 class CustomerEndpoints:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -60,26 +76,34 @@ class CustomerEndpoints:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/v1/shops/{shop}/customer-token", self.customer_token, methods=["POST"]),
+            Route(
+                "/v1/shops/{shop}/customer-token",
+                LeanEndpoint(self.customer_token),
+                methods=["POST"],
+            ),
             Route("/v1/shops/{shop}/customer-token", self.preflight, methods=["OPTIONS"]),
-            Route("/v1/app-proxy/customer-token", self.app_proxy_token, methods=["GET", "POST"]),
+            Route(
+                "/v1/app-proxy/customer-token",
+                LeanEndpoint(self.app_proxy_token),
+                methods=["GET", "POST"],
+            ),
             Route("/v1/me", self.me, methods=["GET"]),
             Route("/v1/me", self.me_preflight, methods=["OPTIONS"]),
         ]
 
-    async def customer_token(self, request: Request) -> Response:
+    async def customer_token(self, scope: Scope, receive: Receive) -> Reply:
         """POST /v1/shops/{shop}/customer-token"""
-        domain = request.path_params["shop"]
-        request.state.shop = domain
+        domain = scope["path_params"]["shop"]
+        request_state(scope)["shop"] = domain
         shop = self.customers.shop(domain)
-        cors = self.cors[domain].check(request)
+        cors = self.cors[domain].check(header(scope, b"origin"))
         state = self.services.state
-        ip = client_ip(request)
+        ip = client_ip(scope)
         try:
             try:
                 # Before the body: an App-Proxy-only shop refuses whatever it says.
                 self.customers.check_signed_ids(shop)
-                fields = await read_fields(request)
+                fields = await read_fields(scope, receive)
                 check_fields(fields, required=("id", "signature"), optional=("ts",))
                 customer_id = self.customers.prove_signature(shop, fields)
             except ServiceError:
@@ -91,41 +115,41 @@ class CustomerEndpoints:
         except ServiceError as exc:
             exc.headers |= cors
             raise
-        return JSON(token_body(issued), headers={**NO_STORE, **cors})
+        return token_reply(issued, cors)
 
     async def preflight(self, request: Request) -> Response:
         """OPTIONS /v1/shops/{shop}/customer-token (CORS preflight)"""
         domain = request.path_params["shop"]
         request.state.shop = domain
         self.customers.shop(domain)
-        return self.cors[domain].preflight(request)
+        return self.cors[domain].preflight(request.scope)
 
-    async def app_proxy_token(self, request: Request) -> Response:
+    async def app_proxy_token(self, scope: Scope, receive: Receive) -> Reply:
         """GET|POST /v1/app-proxy/customer-token, forwarded and signed by Shopify.
 
         No CORS, and no per-IP limit on success: the caller is Shopify's proxy, on
         behalf of every customer of a same-origin storefront. Failures count per IP,
         so nobody can probe from one address. The request body is not read.
         """
-        params = parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        params = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
         try:
             shop, customer_id, signature = self.customers.prove_app_proxy(params)
         except LoginRequired:
             raise  # a genuine request for a guest, not a probe
         except ServiceError:
-            await self.services.state.hit("per_ip", client_ip(request))
+            await self.services.state.hit("per_ip", client_ip(scope))
             raise
-        request.state.shop = shop.domain
+        request_state(scope)["shop"] = shop.domain
         checks = self.customers.mint_checks(shop, customer_id, ip=None, proof=signature)
         await self.services.state.check(checks)
         issued = self.customers.mint(shop, customer_id)
-        return JSON(token_body(issued), headers=NO_STORE)
+        return token_reply(issued)
 
     async def me(self, request: Request) -> Response:
         """GET /v1/me: the claims of a valid customer token, as a downstream API sees them."""
-        cors = self.api_cors.check(request)
+        cors = self.api_cors.check(request.headers.get("origin"))
         try:
-            claims = self.customers.verify(bearer_token(request))
+            claims = self.customers.verify(bearer_token(request.scope))
             request.state.shop = claims["shop"]
             active = await self.services.state.token_active(
                 claims["jti"], issued_at=claims["iat"], customer=(claims["shop"], claims["sub"])
@@ -138,4 +162,4 @@ class CustomerEndpoints:
         return JSON(dict(claims), headers={**NO_STORE, **cors})
 
     async def me_preflight(self, request: Request) -> Response:
-        return self.api_cors.preflight(request)
+        return self.api_cors.preflight(request.scope)

@@ -1,7 +1,10 @@
 """HTTP plumbing: bounded body reading, strict form/JSON parsing, CORS, responses.
 
 The endpoints in :mod:`service.web` use these to turn requests into plain
-values and :class:`~service.errors.ServiceError` into JSON error bodies.
+values and :class:`~service.errors.ServiceError` into JSON error bodies. The
+request side works on the ASGI scope and ``receive``, so the lean mint
+endpoints (:mod:`service.web.lean`) and the Starlette ones
+(``request.scope``, ``request.receive``) read requests with the same code.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from collections.abc import Collection, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope
 
 from service.errors import (
     InvalidRequest,
@@ -25,6 +28,7 @@ from service.errors import (
     ServiceError,
     UnsupportedMediaType,
 )
+from service.web.lean import error_reply, header, render_json
 
 MAX_BODY = 4096
 #: Seconds a request body may take to arrive in full.
@@ -37,50 +41,49 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 class JSON(JSONResponse):
     """Compact UTF-8 JSON."""
 
-    _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-
     def render(self, content: Any) -> bytes:
-        try:
-            # orjson writes the same compact UTF-8 several times faster.
-            return orjson.dumps(content)
-        except TypeError:
-            # It refuses what the standard library accepts (integers over 64 bits,
-            # lone surrogates): answer exactly as the standard library would.
-            return self._encoder.encode(content).encode("utf-8")
+        return render_json(content)
 
 
 def error_response(exc: ServiceError) -> Response:
-    headers = dict(exc.headers)
-    if exc.status_code == 401 or exc.status_code >= 500:
-        headers.setdefault("Cache-Control", "no-store")
-    return JSON(exc.as_dict(), status_code=exc.status_code, headers=headers)
+    """``exc`` as a Starlette response, exactly as the lean endpoints answer it."""
+    reply = error_reply(exc)
+    response = Response(reply.body, status_code=reply.status, media_type="application/json")
+    response.raw_headers[:0] = reply.headers
+    return response
 
 
-async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+async def read_body(scope: Scope, receive: Receive, limit: int = MAX_BODY) -> bytes:
     """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
-    declared = request.headers.get("content-length")
+    declared = header(scope, b"content-length")
     if declared is not None:
         if not declared.isdigit():
             raise InvalidRequest("Content-Length is not a number.")
         if int(declared) > limit:
             raise RequestTooLarge(f"The request body is limited to {limit} bytes.")
-    body = bytearray()
+    body = b""
     try:
         # A body trickled byte by byte would hold its connection (and one of the
         # server's bounded connection slots) for as long as the client likes.
         async with asyncio.timeout(BODY_TIMEOUT):
-            async for chunk in request.stream():
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    # http.disconnect: the client left (logged and counted as 499).
+                    raise ClientDisconnect()
+                chunk: bytes = message.get("body", b"")
                 body += chunk
                 if len(body) > limit:
                     # Chunked bodies have no Content-Length: stop here, not at the end.
                     raise RequestTooLarge(f"The request body is limited to {limit} bytes.")
+                if not message.get("more_body", False):
+                    return body
     except TimeoutError:
         raise RequestTimeout(f"The request body did not arrive within {BODY_TIMEOUT} s.") from None
-    return bytes(body)
 
 
-def media_type(request: Request) -> str:
-    value = request.headers.get("content-type", "")
+def media_type(scope: Scope) -> str:
+    value = header(scope, b"content-type") or ""
     kind, _, params = value.partition(";")
     kind = kind.strip().lower()
     if kind == JSON_TYPE:
@@ -92,10 +95,10 @@ def media_type(request: Request) -> str:
     return kind
 
 
-async def read_fields(request: Request, *, max_fields: int = 16) -> dict[str, object]:
+async def read_fields(scope: Scope, receive: Receive, *, max_fields: int = 16) -> dict[str, object]:
     """A JSON object or form body as a dict, refusing duplicates and non-UTF-8."""
-    kind = media_type(request)
-    body = await read_body(request)
+    kind = media_type(scope)
+    body = await read_body(scope, receive)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -129,9 +132,9 @@ def parse_form(text: str, max_fields: int = 16) -> dict[str, object]:
     return _unique_keys(pairs)
 
 
-def bearer_token(request: Request) -> str:
+def bearer_token(scope: Scope) -> str:
     """The token of an ``Authorization: Bearer`` header (RFC 6750 §2.1)."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    scheme, _, token = (header(scope, b"authorization") or "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or len(token) > MAX_BODY:
         raise InvalidToken("Send the access token as `Authorization: Bearer <token>`.")
@@ -168,13 +171,14 @@ def _refuse_constant(name: str) -> None:
 _DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_refuse_constant)
 
 
-def client_ip(request: Request) -> str:
+def client_ip(scope: Scope) -> str:
     """The ASGI client address.
 
     Behind a proxy, the server's --proxy-headers with --forwarded-allow-ips sets it
     from X-Forwarded-For sent by trusted hops only, never from a client's header.
     """
-    return request.client.host if request.client else "unknown"
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 class CORSPolicy:
@@ -193,9 +197,8 @@ class CORSPolicy:
         self.methods = methods
         self.headers = headers
 
-    def check(self, request: Request) -> dict[str, str]:
-        """Headers for the response; raises 403 for a browser origin not allowed."""
-        origin = request.headers.get("origin")
+    def check(self, origin: str | None) -> dict[str, str]:
+        """Headers for the response to ``origin``; raises 403 for a browser origin not allowed."""
         if origin is None:
             # No Origin: a server or curl, not a browser page (CORS does not apply).
             return {"Vary": "Origin"}
@@ -209,8 +212,8 @@ class CORSPolicy:
             return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
         return {"Vary": "Origin"}
 
-    def preflight(self, request: Request) -> Response:
-        headers = self.check(request)
+    def preflight(self, scope: Scope) -> Response:
+        headers = self.check(header(scope, b"origin"))
         headers |= {
             "Access-Control-Allow-Methods": self.methods,
             "Access-Control-Allow-Headers": self.headers,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 import time
 
 import orjson
@@ -90,7 +90,7 @@ def _request_id(scope: Scope) -> bytes:
         # A caller's id is kept (to correlate with its logs) if it is plain and short.
         if name == b"x-request-id" and _REQUEST_ID.fullmatch(value):
             return bytes(value)
-    return secrets.token_hex(8).encode("ascii")
+    return os.urandom(8).hex().encode("ascii")
 
 
 #: RFC 9239 §6: JavaScript is text/javascript, for classic scripts and modules alike.

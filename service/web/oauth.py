@@ -12,13 +12,15 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope
 
 from service.config import ClientConfig
 from service.errors import ServiceError
 from service.oauth.params import oauth_params
 from service.services import Services
-from service.web.customer import token_body
+from service.web.customer import token_reply
 from service.web.http import JSON, NO_STORE, CORSPolicy, client_ip, read_fields
+from service.web.lean import LeanEndpoint, Reply, header
 
 #: The token endpoint and its aliases (Google-style and GitHub-style paths).
 TOKEN_PATHS = ("/oauth/token", "/v1/oauth:token", "/oauth/access_token")
@@ -26,9 +28,9 @@ TOKEN_PATHS = ("/oauth/token", "/v1/oauth:token", "/oauth/access_token")
 MAX_PARAMETERS = 64
 
 
-async def read_params(request: Request) -> dict[str, str]:
+async def read_params(scope: Scope, receive: Receive) -> dict[str, str]:
     """The known OAuth parameters of the request body (see :mod:`service.oauth.params`)."""
-    return oauth_params(await read_fields(request, max_fields=MAX_PARAMETERS))
+    return oauth_params(await read_fields(scope, receive, max_fields=MAX_PARAMETERS))
 
 
 class OAuthEndpoints:
@@ -40,24 +42,25 @@ class OAuthEndpoints:
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = []
+        token = LeanEndpoint(self.token)
         for path in TOKEN_PATHS:
-            routes.append(Route(path, self.token, methods=["POST"]))
+            routes.append(Route(path, token, methods=["POST"]))
             routes.append(Route(path, self.preflight, methods=["OPTIONS"]))
         routes.append(Route("/oauth/introspect", self.introspect, methods=["POST"]))
         routes.append(Route("/oauth/revoke", self.revoke, methods=["POST"]))
         return routes
 
-    async def token(self, request: Request) -> Response:
+    async def token(self, scope: Scope, receive: Receive) -> Reply:
         """POST /oauth/token: client_credentials and implicit grants (RFC 6749 §4.4, §5)."""
-        origin = request.headers.get("origin")
+        origin = header(scope, b"origin")
         readable = self.cors.allow(origin)
         state = self.services.state
-        ip = client_ip(request)
+        ip = client_ip(scope)
         try:
             try:
-                params = await read_params(request)
+                params = await read_params(scope, receive)
                 grant = self.oauth.grants.grant(
-                    request.headers.get("authorization"), params, origin=origin
+                    header(scope, b"authorization"), params, origin=origin
                 )
             except ServiceError:
                 await state.hit("per_ip", ip)
@@ -68,12 +71,11 @@ class OAuthEndpoints:
             exc.headers |= readable
             raise
         # A confidential client's token is never readable by a page.
-        cors = {"Vary": "Origin"} if grant.client.confidential else readable
-        return JSON(token_body(issued), headers={**NO_STORE, **cors})
+        return token_reply(issued, {"Vary": "Origin"} if grant.client.confidential else readable)
 
     async def preflight(self, request: Request) -> Response:
         """OPTIONS /oauth/token: CORS preflight for public clients' origins."""
-        return self.cors.preflight(request)
+        return self.cors.preflight(request.scope)
 
     async def introspect(self, request: Request) -> Response:
         """POST /oauth/introspect (RFC 7662 §2)."""
@@ -90,10 +92,10 @@ class OAuthEndpoints:
     async def _caller(self, request: Request) -> tuple[ClientConfig, dict[str, str]]:
         """The authenticated confidential client and the parameters of its request."""
         try:
-            params = await read_params(request)
+            params = await read_params(request.scope, request.receive)
             caller = self.oauth.caller(request.headers.get("authorization"), params)
         except ServiceError:
             # Guessing secrets costs the address (the one state call of this request).
-            await self.services.state.hit("per_ip", client_ip(request))
+            await self.services.state.hit("per_ip", client_ip(request.scope))
             raise
         return caller, params

@@ -119,7 +119,7 @@ class AdminEndpoints:
 
     async def login(self, request: Request) -> Response:
         """POST /admin/login: 10 attempts a minute per address, then 429."""
-        ip = client_ip(request)
+        ip = client_ip(request.scope)
         try:
             await self.services.state.hit("admin_login", ip)
             form = await read_form(request)
@@ -306,7 +306,7 @@ def _audit(action: str, request: Request, **fields: str) -> None:
             "fields": {
                 "action": action,
                 "who": "admin",
-                "ip": client_ip(request),
+                "ip": client_ip(request.scope),
                 **fields,
             }
         },

@@ -31,7 +31,7 @@ Form = Mapping[str, Sequence[str]]
 async def read_form(request: Request) -> dict[str, list[str]]:
     """An ``application/x-www-form-urlencoded`` body; 413 over 8 KiB, 415 for others."""
     kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    body = await read_body(request, limit=MAX_FORM)
+    body = await read_body(request.scope, request.receive, limit=MAX_FORM)
     if kind != FORM_TYPE and (kind or body):
         # (No type and no body is an empty form: it then fails its CSRF check, 403.)
         raise UnsupportedMediaType("Send the form as application/x-www-form-urlencoded.")

@@ -1,0 +1,145 @@
+"""The lean endpoints: the same answers as Starlette's, reached the way its router would."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from starlette.routing import Route
+from starlette.testclient import TestClient
+from starlette.types import Message, Receive, Scope, Send
+
+from service.errors import InvalidSignature, RateLimited, ServiceError, StateUnavailable
+from service.web.http import error_response
+from service.web.lean import LeanEndpoint, LeanRoutes, Reply, error_reply, header
+from tests.conftest import ORIGIN, SHOP, ClientFactory, sign
+
+MINT_ROUTES = {
+    ("/v1/shops/{shop}/customer-token", "POST"),
+    ("/v1/app-proxy/customer-token", "GET"),
+    ("/v1/app-proxy/customer-token", "POST"),
+    ("/oauth/token", "POST"),
+    ("/v1/oauth:token", "POST"),
+    ("/oauth/access_token", "POST"),
+}
+
+
+def test_the_mint_endpoints_are_lean_and_nothing_else_is(client: TestClient) -> None:
+    lean = set()
+    for route in client.app.routes:  # type: ignore[attr-defined]
+        if isinstance(route, Route) and isinstance(route.app, LeanEndpoint):
+            lean |= {(route.path, method) for method in route.methods or () if method != "HEAD"}
+    assert lean == MINT_ROUTES
+
+
+@pytest.mark.parametrize(
+    "error",
+    [InvalidSignature(), RateLimited(retry_after=7), StateUnavailable(), ServiceError("x")],
+)
+def test_errors_are_answered_alike_everywhere(error: ServiceError) -> None:
+    reply = error_reply(error)
+    response = error_response(error)
+    assert (response.status_code, response.body) == (reply.status, reply.body)
+    assert json.loads(reply.body) == error.as_dict()
+    # The Starlette response carries exactly the reply's headers, then length and type.
+    assert response.raw_headers[: len(reply.headers)] == reply.headers
+    names = [name for name, _ in response.raw_headers]
+    assert names[len(reply.headers) :] == [b"content-length", b"content-type"]
+    if error.status_code == 401 or error.status_code >= 500:
+        assert (b"cache-control", b"no-store") in reply.headers
+
+
+def test_a_header_is_its_first_occurrence_as_starlette_reads_it() -> None:
+    scope = {"headers": [(b"origin", b"https://a.example"), (b"origin", b"https://b.example")]}
+    assert header(scope, b"origin") == "https://a.example"
+    assert header(scope, b"x-missing") is None
+
+
+# -- LeanRoutes: the router's order and matching decide -----------------------------------
+
+
+def run(app: Any, method: str, path: str) -> tuple[list[str], Scope]:
+    seen: list[str] = []
+    scope: Scope = {"type": "http", "method": method, "path": path, "headers": [], "root_path": ""}
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        pass
+
+    async def rest(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append("router")
+
+    async def handler(scope: Scope, receive: Receive) -> Reply:
+        seen.append(f"lean {scope['path_params']}")
+        return Reply(200, b"{}", [])
+
+    async def plain(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append("plain")  # pragma: no cover (LeanRoutes never calls a plain route)
+
+    routes = app(handler, plain)
+    asyncio.run(LeanRoutes(rest, routes=routes)(scope, receive, send))
+    return seen, scope
+
+
+def lean_then_plain(handler: Any, plain: Any) -> list[Route]:
+    return [
+        Route("/shops/{shop}/token", LeanEndpoint(handler), methods=["POST"]),
+        Route("/shops/{shop}/token", plain, methods=["OPTIONS"]),
+    ]
+
+
+def plain_first(handler: Any, plain: Any) -> list[Route]:
+    return [
+        Route("/shops/{shop}/{what}", plain, methods=["POST"]),
+        Route("/shops/{shop}/token", LeanEndpoint(handler), methods=["POST"]),
+    ]
+
+
+def test_a_lean_route_is_called_with_its_path_parameters() -> None:
+    seen, scope = run(lean_then_plain, "POST", "/shops/acme/token")
+    assert seen == ["lean {'shop': 'acme'}"]
+    assert scope["route"].path == "/shops/{shop}/token"  # for the metrics' route label
+
+
+def test_anything_else_goes_on_to_the_router() -> None:
+    # Another method on a lean path (the router answers 405), another route, no route.
+    assert run(lean_then_plain, "GET", "/shops/acme/token")[0] == ["router"]
+    assert run(lean_then_plain, "OPTIONS", "/shops/acme/token")[0] == ["router"]
+    assert run(lean_then_plain, "POST", "/elsewhere")[0] == ["router"]
+
+
+def test_an_earlier_route_that_matches_wins_as_in_the_router() -> None:
+    assert run(plain_first, "POST", "/shops/acme/token")[0] == ["router"]
+
+
+def test_lean_and_routed_answers_are_the_same(client_factory: ClientFactory) -> None:
+    # The same requests through the whole app and through the router alone (which
+    # reaches the same endpoint through Starlette's route handling).
+    client = client_factory()
+    router = client_factory().app.router  # type: ignore[attr-defined]
+    direct = TestClient(router, base_url=str(client.base_url), raise_server_exceptions=False)
+    path = f"/v1/shops/{SHOP}/customer-token"
+    requests: list[dict[str, Any]] = [
+        {"json": {"id": "42", "signature": "0" * 64}, "headers": {"Origin": ORIGIN}},
+        {"json": {"id": "42"}},
+        {"content": b"x", "headers": {"Content-Type": "text/plain"}},
+        {
+            "json": {"id": "42", "signature": sign("42")},
+            "headers": {"Origin": "https://evil.example"},
+        },
+    ]
+    for request in requests:
+        answers = [each.post(path, **request) for each in (client, direct)]
+        assert answers[0].status_code == answers[1].status_code
+        assert answers[0].content == answers[1].content
+        headers = [dict(answer.headers) for answer in answers]
+        headers[0].pop("x-request-id")  # added by the app's middleware only
+        assert headers[0] == headers[1]
+    body = {"id": "42", "signature": sign("42")}
+    minted = [each.post(path, json=body) for each in (client, direct)]
+    assert [answer.status_code for answer in minted] == [200, 200]
+    assert minted[0].json().keys() == minted[1].json().keys()
