@@ -9,7 +9,6 @@ endpoints (:mod:`service.web.lean`) and the Starlette ones
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -28,6 +27,7 @@ from service.errors import (
     ServiceError,
     UnsupportedMediaType,
 )
+from service.web.deadline import deadline
 from service.web.lean import error_reply, header, render_json
 
 MAX_BODY = 4096
@@ -65,7 +65,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int = MAX_BODY) -> by
     try:
         # A body trickled byte by byte would hold its connection (and one of the
         # server's bounded connection slots) for as long as the client likes.
-        async with asyncio.timeout(BODY_TIMEOUT):
+        with deadline(BODY_TIMEOUT):
             while True:
                 message = await receive()
                 if message["type"] != "http.request":
