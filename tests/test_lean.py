@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from service.errors import InvalidSignature, RateLimited, ServiceError, StateUnavailable
 from service.web.http import error_response
@@ -60,60 +59,55 @@ def test_a_header_is_its_first_occurrence_as_starlette_reads_it() -> None:
 # -- LeanRoutes: the router's order and matching decide -----------------------------------
 
 
-def run(app: Any, method: str, path: str) -> tuple[list[str], Scope]:
-    seen: list[str] = []
+async def handler(scope: Scope, receive: Receive) -> Reply:
+    return Reply(200, b"{}", [])  # pragma: no cover (only found, never called here)
+
+
+async def plain(scope: Scope, receive: Receive, send: Send) -> None:
+    pass  # pragma: no cover
+
+
+LEAN = LeanEndpoint(handler)
+
+
+def find(routes: list[Route], method: str, path: str) -> tuple[LeanEndpoint | None, Scope]:
     scope: Scope = {"type": "http", "method": method, "path": path, "headers": [], "root_path": ""}
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Message) -> None:
-        pass
-
-    async def rest(scope: Scope, receive: Receive, send: Send) -> None:
-        seen.append("router")
-
-    async def handler(scope: Scope, receive: Receive) -> Reply:
-        seen.append(f"lean {scope['path_params']}")
-        return Reply(200, b"{}", [])
-
-    async def plain(scope: Scope, receive: Receive, send: Send) -> None:
-        seen.append("plain")  # pragma: no cover (LeanRoutes never calls a plain route)
-
-    routes = app(handler, plain)
-    asyncio.run(LeanRoutes(rest, routes=routes)(scope, receive, send))
-    return seen, scope
+    return LeanRoutes(routes).find(scope), scope
 
 
-def lean_then_plain(handler: Any, plain: Any) -> list[Route]:
-    return [
-        Route("/shops/{shop}/token", LeanEndpoint(handler), methods=["POST"]),
-        Route("/shops/{shop}/token", plain, methods=["OPTIONS"]),
-    ]
+LEAN_THEN_PLAIN = [
+    Route("/shops/{shop}/token", LEAN, methods=["POST"]),
+    Route("/shops/{shop}/token", plain, methods=["OPTIONS"]),
+]
 
 
-def plain_first(handler: Any, plain: Any) -> list[Route]:
-    return [
-        Route("/shops/{shop}/{what}", plain, methods=["POST"]),
-        Route("/shops/{shop}/token", LeanEndpoint(handler), methods=["POST"]),
-    ]
-
-
-def test_a_lean_route_is_called_with_its_path_parameters() -> None:
-    seen, scope = run(lean_then_plain, "POST", "/shops/acme/token")
-    assert seen == ["lean {'shop': 'acme'}"]
+def test_a_lean_route_is_found_with_its_path_parameters() -> None:
+    endpoint, scope = find(LEAN_THEN_PLAIN, "POST", "/shops/acme/token")
+    assert endpoint is LEAN
+    assert scope["path_params"] == {"shop": "acme"}
     assert scope["route"].path == "/shops/{shop}/token"  # for the metrics' route label
 
 
-def test_anything_else_goes_on_to_the_router() -> None:
-    # Another method on a lean path (the router answers 405), another route, no route.
-    assert run(lean_then_plain, "GET", "/shops/acme/token")[0] == ["router"]
-    assert run(lean_then_plain, "OPTIONS", "/shops/acme/token")[0] == ["router"]
-    assert run(lean_then_plain, "POST", "/elsewhere")[0] == ["router"]
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/shops/acme/token"),  # another method on a lean path: the router's 405
+        ("OPTIONS", "/shops/acme/token"),  # another route on the same path
+        ("POST", "/elsewhere"),  # no route at all
+    ],
+)
+def test_anything_else_is_left_to_the_router_untouched(method: str, path: str) -> None:
+    endpoint, scope = find(LEAN_THEN_PLAIN, method, path)
+    assert endpoint is None
+    assert "route" not in scope and "path_params" not in scope
 
 
 def test_an_earlier_route_that_matches_wins_as_in_the_router() -> None:
-    assert run(plain_first, "POST", "/shops/acme/token")[0] == ["router"]
+    routes = [
+        Route("/shops/{shop}/{what}", plain, methods=["POST"]),
+        Route("/shops/{shop}/token", LEAN, methods=["POST"]),
+    ]
+    assert find(routes, "POST", "/shops/acme/token")[0] is None
 
 
 def test_lean_and_routed_answers_are_the_same(client_factory: ClientFactory) -> None:

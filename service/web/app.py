@@ -137,13 +137,18 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         Middleware(NoWebSockets),
         # The client address from trusted proxies only, whatever server runs the app.
         Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.forwarded_allow_ips)),
-        Middleware(RequestLog, metrics=services.metrics),
     ]
     if settings.development:
+        # Checked before anything answers; the mint endpoints are then reached
+        # through the router (development mode needs no shortcut).
         port = urlsplit(settings.issuer).port or 80
-        middleware.append(Middleware(LoopbackHostOnly, port=port))
-    # Last: the mint endpoints answer here, inside every check above.
-    middleware.append(Middleware(LeanRoutes, routes=routes))
+        middleware += [
+            Middleware(RequestLog, metrics=services.metrics),
+            Middleware(LoopbackHostOnly, port=port),
+        ]
+    else:
+        # The mint endpoints are answered by the request log middleware itself.
+        middleware.append(Middleware(RequestLog, metrics=services.metrics, lean=LeanRoutes(routes)))
     app = Starlette(
         routes=routes,
         middleware=middleware,

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import orjson
 from starlette.routing import BaseRoute, Match, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from service.errors import ServiceError
 
@@ -54,12 +54,14 @@ class Reply(NamedTuple):
     body: bytes
     headers: RawHeaders
 
-    async def send(self, send: Send) -> None:
+    async def send(self, send: Send, extra: RawHeaders | tuple[()] = ()) -> None:
+        """Send the answer, with ``extra`` headers last (as a middleware adds them)."""
         body = self.body
         headers = [
             *self.headers,
             (b"content-length", str(len(body)).encode("ascii")),
             JSON_CONTENT_TYPE,
+            *extra,
         ]
         await send({"type": "http.response.start", "status": self.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
@@ -98,6 +100,12 @@ class LeanEndpoint:
         self.__name__ = getattr(handler, "__name__", type(self).__name__)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.answer(scope, receive, send)
+
+    async def answer(
+        self, scope: Scope, receive: Receive, send: Send, extra: RawHeaders | tuple[()] = ()
+    ) -> int:
+        """Answer the request, with ``extra`` response headers; the status sent."""
         try:
             reply = await self.handler(scope, receive)
         except ServiceError as exc:
@@ -105,7 +113,8 @@ class LeanEndpoint:
             # why a browser, which hides a CORS refusal from the page, was turned away.
             request_state(scope)["error"] = exc.error
             reply = error_reply(exc)
-        await reply.send(send)
+        await reply.send(send, extra)
+        return reply.status
 
 
 def request_state(scope: Scope) -> dict[str, Any]:
@@ -115,33 +124,31 @@ def request_state(scope: Scope) -> dict[str, Any]:
 
 
 class LeanRoutes:
-    """Middleware that calls a lean endpoint directly when the router would pick it.
+    """Finds the lean endpoint that the router would pick for a request, if any.
 
     The routes are the router's own, tried in its order with its own matching
-    (``route.matches``); only the wrapping a Starlette route gets (the exception
-    middleware's request object and closures, the router's dispatch) is skipped,
-    because a lean endpoint answers its own errors. Anything else, including a
-    lean path with the wrong method (a 405), goes on to the app.
+    (``route.matches``), so a request reaches the same endpoint either way; the
+    request log middleware calls it directly, skipping the wrapping a Starlette
+    route gets (the exception middleware's request object and closures, the
+    router's dispatch, a ``send`` wrapper), because a lean endpoint answers its
+    own errors. Anything else, a lean path with the wrong method (a 405)
+    included, is left to the router.
     """
 
-    def __init__(self, app: ASGIApp, *, routes: Sequence[BaseRoute]) -> None:
-        self.app = app
+    def __init__(self, routes: Sequence[BaseRoute]) -> None:
         self.routes = routes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for route in self.routes:
-                match, child_scope = route.matches(scope)
-                if match is Match.NONE:
-                    continue
-                if (
-                    match is Match.FULL
-                    and isinstance(route, Route)
-                    and isinstance(route.app, LeanEndpoint)
-                ):
+    def find(self, scope: Scope) -> LeanEndpoint | None:
+        """The lean endpoint for ``scope`` (its route and path parameters set), or None."""
+        for route in self.routes:
+            match, child_scope = route.matches(scope)
+            if match is Match.NONE:
+                continue
+            if match is Match.FULL and isinstance(route, Route):
+                endpoint = route.app
+                if isinstance(endpoint, LeanEndpoint):
                     scope["route"] = route
                     scope.update(child_scope)
-                    await route.app(scope, receive, send)
-                    return
-                break
-        await self.app(scope, receive, send)
+                    return endpoint
+            return None
+        return None

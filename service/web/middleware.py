@@ -14,6 +14,7 @@ from service.accesslog import AccessLog, access_log
 from service.errors import MisdirectedRequest, NotFound
 from service.metrics import Metrics
 from service.web.http import error_response
+from service.web.lean import LeanRoutes
 
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{8,64}")
 #: An Origin is scheme://host[:port]; anything longer is cut, it is caller-chosen.
@@ -23,12 +24,25 @@ CLIENT_CLOSED_REQUEST = 499
 
 
 class RequestLog:
-    """Adds ``X-Request-ID``, logs one line per request and counts it in ``metrics``."""
+    """Adds ``X-Request-ID``, logs one line per request and counts it in ``metrics``.
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, access: AccessLog = access_log) -> None:
+    With ``lean`` routes it also calls the mint endpoints itself (see
+    :class:`~service.web.lean.LeanRoutes`), inside every check outside it: the
+    endpoint adds the request id to its reply, and no layer lies in between.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        access: AccessLog = access_log,
+        lean: LeanRoutes | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.access = access
+        self.lean = lean
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -37,16 +51,24 @@ class RequestLog:
         start = time.perf_counter()
         request_id = _request_id(scope)
         status = 0  # no response started yet
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
-            await send(message)
+        endpoint = None if self.lean is None else self.lean.find(scope)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            if endpoint is not None:
+                status = await endpoint.answer(
+                    scope, receive, send, [(b"x-request-id", request_id)]
+                )
+            else:
+
+                async def send_with_id(message: Message) -> None:
+                    nonlocal status
+                    if message["type"] == "http.response.start":
+                        status = message["status"]
+                        headers = [*message.get("headers", ()), (b"x-request-id", request_id)]
+                        message["headers"] = headers
+                    await send(message)
+
+                await self.app(scope, receive, send_with_id)
         except ClientDisconnect:
             # The client left mid-body: nobody to answer and nothing broken. Counted
             # as 499 (nginx's "client closed request"), never as a 500 with tracebacks.
