@@ -8,7 +8,7 @@ expected audience and kind.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import functools
 import json
 import os
@@ -22,7 +22,6 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from jwt.algorithms import ECAlgorithm
-from jwt.utils import base64url_encode
 
 from service.clock import iso8601
 from service.errors import InvalidToken
@@ -77,9 +76,17 @@ class IssuedToken:
         return f"IssuedToken(sub={self.claims['sub']!r}, exp={self.claims['exp']})"
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def base64url(data: bytes) -> bytes:
+    """base64url without padding (RFC 7515 §2), as PyJWT's ``base64url_encode``, in one C call."""
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
+
+
 def new_jti() -> str:
     """128 random bits, base64url without padding (RFC 7519 §4.1.7)."""
-    return base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode("ascii")
+    return base64url(os.urandom(16)).decode("ascii")
 
 
 #: PyJWT's payload serialization (``json.dumps(payload, separators=(",", ":"))``),
@@ -129,12 +136,12 @@ class CompactSigner:
             self._signature = _ECDSASigner(private_key, algorithm)
         # As PyJWS.encode writes the header: compact JSON, keys sorted.
         header = json.dumps({"alg": key.alg, **headers}, separators=(",", ":"), sort_keys=True)
-        self._header = base64url_encode(header.encode("utf-8")) + b"."
+        self._header = base64url(header.encode("utf-8")) + b"."
 
     def sign(self, payload: Mapping[str, Any]) -> str:
         body = compact_json(payload)
-        signing_input = self._header + base64url_encode(body)
-        signature = base64url_encode(self._signature(signing_input))
+        signing_input = self._header + base64url(body)
+        signature = base64url(self._signature(signing_input))
         return (signing_input + b"." + signature).decode("ascii")
 
     def __repr__(self) -> str:

@@ -20,6 +20,7 @@ from service.tokens import (
     TokenUse,
     TokenVerifier,
     _ECDSASigner,
+    base64url,
     compact_json,
     new_jti,
 )
@@ -185,6 +186,11 @@ def test_payload_json_is_pyjwts_byte_for_byte(payload: dict[str, object]) -> Non
     # writes it, the bytes are those of PyJWT's json.dumps(separators=(",", ":")).
     expected = json.dumps(payload, separators=(",", ":")).encode("utf-8")
     assert compact_json(payload) == expected
+
+
+@given(st.binary(max_size=200))
+def test_base64url_is_pyjwts(data: bytes) -> None:
+    assert base64url(data) == jwt.utils.base64url_encode(data)
 
 
 @settings(max_examples=50)

@@ -144,10 +144,12 @@ def bearer_token(scope: Scope) -> str:
 def check_fields(
     fields: Mapping[str, object], required: Collection[str], optional: Collection[str] = ()
 ) -> None:
-    missing = [name for name in required if name not in fields]
-    if missing:
-        raise InvalidRequest(f"Missing field `{missing[0]}`.")
-    extra = sorted(set(fields) - set(required) - set(optional))
+    for name in required:
+        if name not in fields:
+            raise InvalidRequest(f"Missing field `{name}`.")
+    if len(fields) == len(required):
+        return  # exactly the required fields
+    extra = sorted(set(fields).difference(required, optional))
     if extra:
         # The name is attacker-chosen; show it only if it is short and plain.
         name = extra[0] if extra[0].isidentifier() and len(extra[0]) <= 32 else "?"
