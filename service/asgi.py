@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
-from service.web.app import app_from_environment
+from service.workers import share_metrics
+
+# Before anything imports prometheus-client, which picks where values live on import.
+share_metrics()
+
+from service.web.app import app_from_environment  # noqa: E402
 
 app = app_from_environment()

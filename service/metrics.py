@@ -1,17 +1,45 @@
-"""Request metrics in the Prometheus text format (``GET /metrics``).
+"""Request metrics in the Prometheus text format (``GET /metrics``), kept by prometheus-client.
 
 Labels are the route template, never the raw path or a shop, so the number of
 series stays fixed whatever callers send.
+
+One process keeps its values in memory. With several worker processes
+(``WEB_CONCURRENCY`` > 1) each answers ``/metrics`` in turn, so every worker
+writes its values to files that any of them can read: prometheus-client's
+multiprocess mode, in ``PROMETHEUS_MULTIPROC_DIR`` (prepared by
+:mod:`service.workers` before this module is imported, since prometheus-client
+chooses where values live when it is imported). A scrape then adds up every
+worker's counts, a dead worker's included (a counter never goes back), and
+the gauges of the live ones.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections import Counter
-from collections.abc import Callable, Iterable
-from typing import Protocol
+import asyncio
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
 
 from service import __version__
+
+#: Where the workers' values live, when there are several (see service.workers).
+SHARED_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+# A `_created` series per counter and histogram doubles the output and means
+# nothing across workers; prometheus-client leaves them out in multiprocess mode.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 #: RFC 9110 §9 methods and PATCH (RFC 5789); any other is counted as ``OTHER``, so a
 #: client cannot add label values (series) by inventing methods.
@@ -22,131 +50,165 @@ METHODS = frozenset(
 #: Upper bounds (seconds) of the request duration histogram.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
-Gauge = tuple[str, str, dict[str, str], Callable[[], float]]
-
-
-class Series(Protocol):
-    """A metric that renders its own lines (HELP, TYPE and samples)."""
-
-    def render(self) -> list[str]: ...
+#: Seconds between two updates of a worker's gauges when workers share metrics.
+REFRESH = 5.0
 
 
 class Metrics:
-    def __init__(self, gauges: Iterable[Gauge] = ()) -> None:
-        self.requests: Counter[tuple[str, str, int]] = Counter()
-        self._buckets: dict[str, list[int]] = {}
-        self._sums: dict[str, float] = {}
-        self._gauges = list(gauges)
-        self._series: list[Series] = []
+    """The service's metrics, in a registry of their own (tests build one per app)."""
 
-    def register(self, *series: Series) -> None:
-        """Render ``series`` at every scrape, after the request metrics."""
-        self._series.extend(series)
-
-    def gauge(
-        self, name: str, help_text: str, labels: dict[str, str], read: Callable[[], float]
-    ) -> None:
-        """Report ``read()`` at every scrape."""
-        self._gauges.append((name, help_text, labels, read))
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.shared_dir = SHARED_DIR
+        self._requests = Counter(
+            "shapestoken_requests",
+            "HTTP requests answered.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self._durations = Histogram(
+            "shapestoken_request_duration_seconds",
+            "Time to answer a request.",
+            ["route"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        Gauge(
+            "shapestoken_info",
+            "The running version.",
+            ["version"],
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        ).labels(__version__).set(1)
+        # One pair of children per (method, route, status): a lookup per request,
+        # instead of prometheus-client's label handling (half its cost).
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._families: dict[str, Gauge] = {}
+        self._gauges: list[tuple[Gauge, Callable[[], float]]] = []
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests[method if method in METHODS else "OTHER", route, status] += 1
-        buckets = self._buckets.get(route)
-        if buckets is None:
-            buckets = self._buckets[route] = [0] * (len(BUCKETS) + 1)
-        buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
-        self._sums[route] = self._sums.get(route, 0.0) + seconds
+        """Count one answered request and its duration."""
+        key = (method if method in METHODS else "OTHER", route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self._requests.labels(key[0], route, str(status)),
+                self._durations.labels(route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def gauge(
+        self,
+        name: str,
+        help_text: str,
+        labels: dict[str, str],
+        read: Callable[[], float],
+        *,
+        across_workers: Literal["livesum", "livemax"] = "livesum",
+    ) -> None:
+        """Report ``read()`` at every scrape.
+
+        ``across_workers`` says how workers' values combine (a prometheus-client
+        multiprocess mode): ``livesum`` adds up each live worker's, ``livemax``
+        takes the largest (for a value every worker has alike).
+        """
+        gauge = self._families.get(name)
+        if gauge is None:  # several label values of one gauge share its family
+            gauge = self._families[name] = Gauge(
+                name,
+                help_text,
+                tuple(labels),
+                registry=self.registry,
+                multiprocess_mode=across_workers,
+            )
+        self._gauges.append((gauge.labels(*labels.values()) if labels else gauge, read))
+
+    def register(self, *collectors: Collector) -> None:
+        """Report ``collectors`` (prometheus-client metrics) with the service's own."""
+        for collector in collectors:
+            self.registry.register(collector)
+
+    def refresh(self) -> None:
+        """Read every gauge now (before a scrape, and now and then in each worker)."""
+        for gauge, read in self._gauges:
+            gauge.set(read())
+
+    async def refresh_forever(self, every: float = REFRESH) -> None:
+        """Keep this worker's gauges current for the scrapes other workers answer."""
+        while True:
+            self.refresh()
+            await asyncio.sleep(every)
 
     def render(self) -> str:
-        lines = [
-            "# HELP shapestoken_info The running version.",
-            "# TYPE shapestoken_info gauge",
-            f'shapestoken_info{{version="{__version__}"}} 1',
-            "# HELP shapestoken_requests_total HTTP requests answered.",
-            "# TYPE shapestoken_requests_total counter",
-        ]
-        for (method, route, status), count in sorted(self.requests.items()):
-            labels = _labels(method=method, route=route, status=str(status))
-            lines.append(f"shapestoken_requests_total{labels} {count}")
-        lines += [
-            "# HELP shapestoken_request_duration_seconds Time to answer a request.",
-            "# TYPE shapestoken_request_duration_seconds histogram",
-        ]
-        for route, counts in sorted(self._buckets.items()):
-            total = 0
-            for bound, count in zip([*map(str, BUCKETS), "+Inf"], counts, strict=True):
-                total += count
-                labels = _labels(route=route, le=bound)
-                lines.append(f"shapestoken_request_duration_seconds_bucket{labels} {total}")
-            lines.append(
-                f"shapestoken_request_duration_seconds_sum{_labels(route=route)} "
-                f"{self._sums[route]:.6f}"
-            )
-            lines.append(
-                f"shapestoken_request_duration_seconds_count{_labels(route=route)} {total}"
-            )
-        described: set[str] = set()
-        for name, help_text, gauge_labels, read in self._gauges:
-            if name not in described:  # HELP and TYPE once per metric name
-                described.add(name)
-                lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
-            lines.append(f"{name}{_labels(**gauge_labels)} {read():g}")
-        for series in self._series:
-            lines += series.render()
-        return "\n".join(lines) + "\n"
+        """Every metric in the Prometheus text format (0.0.4); all workers' when shared."""
+        self.refresh()
+        if self.shared_dir is None:
+            return exposition(self.registry)
+        forget_dead_workers(self.shared_dir)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=self.shared_dir)  # type: ignore[no-untyped-call]
+        return exposition(registry)
 
 
-class LabelledCounter:
-    """A counter with one label, e.g. errors by operation."""
-
-    def __init__(self, name: str, help_text: str, label: str) -> None:
-        self.name, self.help_text, self.label = name, help_text, label
-        self.counts: Counter[str] = Counter()
-
-    def inc(self, value: str) -> None:
-        self.counts[value] += 1
-
-    def render(self) -> list[str]:
-        lines = [f"# HELP {self.name} {self.help_text}", f"# TYPE {self.name} counter"]
-        for value, count in sorted(self.counts.items()):
-            lines.append(f"{self.name}{_labels(**{self.label: value})} {count}")
-        return lines
+def text(*collectors: Collector) -> str:
+    """``collectors`` alone in the Prometheus text format (for a look at a few metrics)."""
+    registry = CollectorRegistry()
+    for collector in collectors:
+        registry.register(collector)
+    return exposition(registry)
 
 
-class Histogram:
-    """A histogram of durations with one label, e.g. time in the state backend by operation."""
+def exposition(registry: CollectorRegistry) -> str:
+    """The Prometheus text format (0.0.4), labels in their declared order and ``le`` last.
 
-    def __init__(
-        self, name: str, help_text: str, label: str, buckets: tuple[float, ...] = BUCKETS
-    ) -> None:
-        self.name, self.help_text, self.label, self.buckets = name, help_text, label, buckets
-        self._counts: dict[str, list[int]] = {}
-        self._sums: dict[str, float] = {}
-
-    def observe(self, value: str, seconds: float) -> None:
-        counts = self._counts.get(value)
-        if counts is None:
-            counts = self._counts[value] = [0] * (len(self.buckets) + 1)
-        counts[bisect.bisect_left(self.buckets, seconds)] += 1
-        self._sums[value] = self._sums.get(value, 0.0) + seconds
-
-    def render(self) -> list[str]:
-        name = self.name
-        lines = [f"# HELP {name} {self.help_text}", f"# TYPE {name} histogram"]
-        for value, counts in sorted(self._counts.items()):
-            total = 0
-            for bound, count in zip([*map(str, self.buckets), "+Inf"], counts, strict=True):
-                total += count
-                lines.append(f"{name}_bucket{_labels(**{self.label: value, 'le': bound})} {total}")
-            labels = _labels(**{self.label: value})
-            lines.append(f"{name}_sum{labels} {self._sums[value]:.6f}")
-            lines.append(f"{name}_count{labels} {total}")
-        return lines
+    prometheus-client's own writer sorts label names (``le`` first) and writes
+    every count as a float; this keeps the lines the service has always written.
+    """
+    lines: list[str] = []
+    for family in registry.collect():
+        name = f"{family.name}_total" if family.type == "counter" else family.name
+        lines.append(f"# HELP {name} {family.documentation}")
+        lines.append(f"# TYPE {name} {family.type}")
+        for sample in family.samples:
+            lines.append(f"{sample.name}{_labels(sample.labels)} {_number(sample.value)}")
+    return "\n".join(lines) + "\n"
 
 
-def _labels(**labels: str) -> str:
-    inner = ",".join(
-        f'{key}="{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-        for key, value in labels.items()
+def _labels(labels: dict[str, str]) -> str:
+    if not labels:
+        return ""
+    ordered = sorted(labels.items(), key=lambda item: item[0] == "le")  # stable: le last
+    inner = ",".join(f'{key}="{_escape(value)}"' for key, value in ordered)
+    return f"{{{inner}}}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value: float) -> str:
+    if math.isfinite(value) and value.is_integer():
+        return str(int(value))
+    # Prometheus' spellings of the infinities and NaN.
+    return {math.inf: "+Inf", -math.inf: "-Inf"}.get(
+        value, repr(value) if value == value else "NaN"
     )
-    return f"{{{inner}}}" if inner else ""
+
+
+def forget_dead_workers(directory: str) -> None:
+    """Drop the live gauges of workers that are gone; their counts stay in the sums."""
+    for path in Path(directory).glob("gauge_live*_*.db"):
+        pid = path.stem.rpartition("_")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            mark_process_dead(int(pid), directory)  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # another user's process now: our workers run as we do
+    return True

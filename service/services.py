@@ -191,7 +191,7 @@ def build_services(
     for name in state.tracked_keys():
         metrics.gauge(
             "shapestoken_ratelimit_tracked_keys",
-            "Keys a rate limiter tracks in this process.",
+            "Keys a rate limiter tracks in memory (with several workers, all of theirs).",
             {"limiter": name},
             _tracked(state, name),
         )
@@ -201,6 +201,7 @@ def build_services(
         "Keys in the JWKS.",
         {},
         lambda: len(keyring.published()),
+        across_workers="livemax",  # every worker reads the same keys
     )
     token_store, admin_sessions = build_store(settings, now=now, monotonic=monotonic)
     # Introspection asks the database about `stk_` tokens (a test may pass its own lookup).

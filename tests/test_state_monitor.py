@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from service.errors import StateUnavailable
+from service.metrics import text as metrics_text
 from service.state.monitor import SETTLE, BackendMonitor, describe
 from tests.conftest import Clock, LogRecords, Run
 
@@ -35,7 +36,7 @@ def test_a_failure_is_state_unavailable_with_its_cause(clock: Clock, run: Run) -
         run(watched.run("check", fail))
     assert isinstance(refused.value.__cause__, BackendDown)
     assert (refused.value.status_code, refused.value.headers) == (503, {"Retry-After": "1"})
-    lines = "\n".join(watched.errors.render() + watched.durations.render())
+    lines = metrics_text(watched.errors, watched.durations)
     assert 'shapestoken_state_errors_total{operation="check"} 1' in lines
     assert 'shapestoken_state_duration_seconds_count{operation="check"} 2' in lines
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from service.config.limits import Rate
 from service.errors import RateLimited, StateUnavailable
+from service.metrics import text as metrics_text
 from service.state import Checks
 from service.state.memory import MemoryState
 from service.state.monitor import SETTLE
@@ -329,7 +330,7 @@ def test_a_dead_redis_fails_closed_logs_once_and_recovery_needs_no_restart(
     assert up.levelno == logging.WARNING and up.getMessage() == "state backend is back"
     assert log_records.fields(1)["failed_calls"] == 22
 
-    text = "\n".join(state.monitor.errors.render() + state.monitor.durations.render())
+    text = metrics_text(state.monitor.errors, state.monitor.durations)
     assert 'shapestoken_state_errors_total{operation="check"} 20' in text
     assert 'shapestoken_state_errors_total{operation="ping"} 1' in text
     assert 'shapestoken_state_duration_seconds_count{operation="check"} 22' in text

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import tempfile
 from typing import Any
 
 from service import logs
 from service.cli.base import Commands
 from service.config import CONFIG_ENV, config_path, load_settings
 from service.errors import ConfigError
+from service.workers import DIR_ENV
 
 
 def register(commands: Commands) -> None:
@@ -76,7 +79,16 @@ def run(args: argparse.Namespace) -> int:
         # The worker count as uvicorn, gunicorn and platforms pass it: each worker
         # reads it to warn when its state is per process.
         os.environ["WEB_CONCURRENCY"] = str(args.workers)
-        uvicorn.run("service.asgi:app", workers=args.workers, **options)
+        # The workers add up their metrics in one directory, new for this run
+        # (service.workers), unless the operator names one.
+        made = None
+        if not os.environ.get(DIR_ENV):
+            made = os.environ[DIR_ENV] = tempfile.mkdtemp(prefix="shapestoken-metrics-")
+        try:
+            uvicorn.run("service.asgi:app", workers=args.workers, **options)
+        finally:
+            if made is not None:
+                shutil.rmtree(made, ignore_errors=True)
     else:
         app = create_app(settings)
         settle_heap()

@@ -13,8 +13,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from prometheus_client.registry import Collector
+
 from service.config.limits import Rate
-from service.metrics import Series
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,6 @@ class State(ABC):
         """Keys each limiter holds in this process (for ``/metrics``); empty if not local."""
         return {}
 
-    def series(self) -> list[Series]:
+    def series(self) -> list[Collector]:
         """The backend's own metrics (errors, time spent), rendered by ``/metrics``."""
         return []

@@ -18,9 +18,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from prometheus_client import Counter, Histogram
+
 from service.errors import StateUnavailable
 from service.logs import log
-from service.metrics import Histogram, LabelledCounter
 
 T = TypeVar("T")
 
@@ -50,17 +51,23 @@ class BackendMonitor:
         self.down_since: float | None = None
         self._last_failure = 0.0
         self._failures = 0
-        self.errors = LabelledCounter(
-            "shapestoken_state_errors_total",
+        # Not registered here: the service's Metrics reports them (a test may build
+        # many monitors in one process).
+        self.errors = Counter(
+            "shapestoken_state_errors",
             "Calls to the state backend that failed (answered 503).",
-            "operation",
+            ["operation"],
+            registry=None,
         )
         self.durations = Histogram(
             "shapestoken_state_duration_seconds",
             "Time spent in calls to the state backend.",
-            "operation",
-            BUCKETS,
+            ["operation"],
+            buckets=BUCKETS,
+            registry=None,
         )
+        # One histogram child per operation, looked up without label handling.
+        self._timings: dict[str, Histogram] = {}
 
     async def run(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
         """``await call()`` within the deadline; any backend failure is StateUnavailable."""
@@ -69,14 +76,20 @@ class BackendMonitor:
             async with asyncio.timeout(self.timeout):
                 result = await call()
         except self._errors as exc:
-            self.durations.observe(operation, time.perf_counter() - start)
-            self.errors.inc(operation)
+            self._timed(operation, time.perf_counter() - start)
+            self.errors.labels(operation).inc()
             self._failed(exc)
             raise StateUnavailable() from exc
-        self.durations.observe(operation, time.perf_counter() - start)
+        self._timed(operation, time.perf_counter() - start)
         if self.down_since is not None:
             self._recovered()
         return result
+
+    def _timed(self, operation: str, seconds: float) -> None:
+        timing = self._timings.get(operation)
+        if timing is None:
+            timing = self._timings[operation] = self.durations.labels(operation)
+        timing.observe(seconds)
 
     def _failed(self, exc: BaseException) -> None:
         self._last_failure = self._monotonic()

@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
+from prometheus_client.registry import Collector
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -43,7 +44,6 @@ from redis.exceptions import NoScriptError, RedisError
 from service.config import RedisURL
 from service.config.limits import Rate
 from service.errors import CustomerBlocked, RateLimited, ReplayedProof
-from service.metrics import Series
 from service.state import Block, Checks, State
 from service.state.monitor import BackendMonitor
 
@@ -214,7 +214,7 @@ class RedisState(State):
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def series(self) -> list[Series]:
+    def series(self) -> list[Collector]:
         return [self.monitor.errors, self.monitor.durations]
 
     def __repr__(self) -> str:

@@ -123,6 +123,11 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
             reloader = KeyReloader(services.keyring, services.key_source)
             reloader.listen_for_sighup()
             reloading = asyncio.create_task(reloader.run())
+        # With several workers, each keeps its gauges current for the scrapes that
+        # the others answer.
+        refreshing = None
+        if services.metrics.shared_dir is not None:
+            refreshing = asyncio.create_task(services.metrics.refresh_forever())
         try:
             yield
         finally:
@@ -131,6 +136,10 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
                 reloading.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reloading
+            if refreshing is not None:
+                refreshing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refreshing
             await services.aclose()
 
     middleware = [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from service.services import Services
@@ -38,8 +38,8 @@ class OpsEndpoints:
 
     async def metrics(self, request: Request) -> Response:
         """GET /metrics: Prometheus text format."""
-        return PlainTextResponse(
+        return Response(
             self.services.metrics.render(),
-            media_type="text/plain; version=0.0.4",
+            media_type="text/plain; version=0.0.4; charset=utf-8",
             headers=NO_STORE,
         )

@@ -1,0 +1,190 @@
+"""``/metrics``: the text the service writes, and one scrape adding up several workers."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from service.metrics import Metrics, exposition, forget_dead_workers
+from service.workers import PREFIX
+from tests.conftest import SECRET, SHOP, sign
+from tests.servers import Server, config_toml, free_port, start_procfile, start_server
+
+MINTS = (
+    'shapestoken_requests_total{method="POST",route="/v1/shops/{shop}/customer-token",status="200"}'
+)
+
+
+def test_labels_keep_their_order_with_le_last_and_counts_are_integers() -> None:
+    registry = CollectorRegistry()
+    Counter("c", "A counter.", ["b", "a"], registry=registry).labels("1", "2").inc(3)
+    histogram = Histogram("h", "A histogram.", ["route"], buckets=(0.5,), registry=registry)
+    histogram.labels("/x").observe(0.25)
+    text = exposition(registry)
+    assert 'c_total{b="1",a="2"} 3\n' in text
+    assert 'h_bucket{route="/x",le="0.5"} 1\n' in text
+    assert 'h_bucket{route="/x",le="+Inf"} 1\n' in text
+    assert 'h_sum{route="/x"} 0.25\n' in text
+    assert "# HELP c_total A counter.\n# TYPE c_total counter\n" in text
+    assert "# HELP h A histogram.\n# TYPE h histogram\n" in text
+
+
+def unescape(value: str) -> str:
+    """A label value as Prometheus reads it (text format 0.0.4: \\\\, \\n and \\")."""
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
+
+
+@given(st.text(max_size=30))
+def test_a_label_value_cannot_break_its_line(value: str) -> None:
+    registry = CollectorRegistry()
+    Gauge("g", "A gauge.", ["v"], registry=registry).labels(value).set(1)
+    (line,) = [line for line in exposition(registry).split("\n") if line.startswith("g{")]
+    # One line, and the value reads back as Prometheus unescapes it.
+    inner = line.removeprefix('g{v="').removesuffix('"} 1')
+    assert '"' not in inner.replace("\\\\", "").replace('\\"', "")
+    assert unescape(inner) == value
+
+
+def test_gauges_are_read_at_each_scrape() -> None:
+    metrics = Metrics()
+    tracked = [3.0]
+    metrics.gauge("t_keys", "Keys.", {"limiter": "per_ip"}, lambda: tracked[0])
+    assert 't_keys{limiter="per_ip"} 3\n' in metrics.render()
+    tracked[0] = 5
+    assert 't_keys{limiter="per_ip"} 5\n' in metrics.render()
+
+
+def test_a_dead_workers_gauges_go_and_its_counts_stay(tmp_path: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    for name in (f"gauge_livesum_{child.pid}.db", f"counter_{child.pid}.db"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / f"gauge_livesum_{os.getpid()}.db").write_bytes(b"")
+    forget_dead_workers(str(tmp_path))
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        f"counter_{child.pid}.db",
+        f"gauge_livesum_{os.getpid()}.db",
+    ]
+
+
+# -- real servers with two workers -------------------------------------------------------
+
+
+def call(server: Server, method: str, path: str, body: bytes | None = None) -> tuple[int, str]:
+    """One request on a new connection, so the kernel may hand it to either worker."""
+    host, port = server.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+def worker_files(server: Server, kind: str) -> dict[int, Path]:
+    """The workers' metric files of ``kind`` (counter, gauge_livesum, ...) by pid."""
+    pattern = f"{PREFIX}{os.getuid()}-{server.process.pid}-*/{kind}_*.db"
+    return {
+        int(path.stem.rpartition("_")[2]): path
+        for path in Path(tempfile.gettempdir()).glob(pattern)
+    }
+
+
+def mint_until_both_workers_counted(server: Server) -> int:
+    """Mint on new connections until two workers have counted; how many were minted."""
+    body = json.dumps({"id": "42", "signature": sign("42")}).encode()
+    for minted in range(1, 301):
+        status, _ = call(server, "POST", f"/v1/shops/{SHOP}/customer-token", body)
+        assert status == 200
+        if minted >= 20 and len(worker_files(server, "counter")) >= 2:
+            return minted
+    raise AssertionError("one worker answered 300 requests in a row")
+
+
+def scraped(server: Server, series: str) -> list[int]:
+    """The value of ``series`` in each of six scrapes, whichever worker answers them."""
+    values = []
+    for _ in range(6):
+        status, text = call(server, "GET", "/metrics")
+        assert status == 200
+        found = re.search(rf"^{re.escape(series)} (\d+)$", text, re.MULTILINE)
+        values.append(int(found.group(1)) if found else 0)
+    return values
+
+
+def settle(server: Server, series: str, value: int) -> None:
+    """Wait until a scrape shows ``value``: a worker counts a request after answering it."""
+    deadline = time.monotonic() + 10
+    while scraped(server, series)[0] != value:
+        assert time.monotonic() < deadline, f"{series} never reached {value}"
+        time.sleep(0.05)
+
+
+def two_workers_add_up(server: Server, kill: Callable[[int], None] | None = None) -> None:
+    minted = mint_until_both_workers_counted(server)
+    settle(server, MINTS, minted)
+    assert scraped(server, MINTS) == [minted] * 6
+    assert len(worker_files(server, "gauge_livesum")) == 2  # tracked keys, per worker
+    if kill is None:
+        return
+    victim = min(worker_files(server, "counter"))
+    kill(victim)
+    # Its requests still count (a counter never goes back); its gauges are gone.
+    deadline = time.monotonic() + 20
+    while victim in worker_files(server, "gauge_livesum"):
+        assert time.monotonic() < deadline, "the dead worker's gauges stayed"
+        assert scraped(server, MINTS)[0] == minted
+        time.sleep(0.2)
+    assert scraped(server, MINTS) == [minted] * 6
+
+
+def sigkill(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.e2e
+def test_uvicorn_workers_add_up_in_one_scrape_even_after_one_dies(tmp_path: Path) -> None:
+    port = free_port()
+    server = start_server(
+        tmp_path,
+        config_toml(f"http://127.0.0.1:{port}"),
+        port=port,
+        workers=2,
+        env={"WEB_CONCURRENCY": "2", "SHOP_ID_SECRET": SECRET},
+    )
+    try:
+        # uvicorn's supervisor starts a new worker in the dead one's place.
+        two_workers_add_up(server, kill=sigkill)
+    finally:
+        server.stop()
+
+
+@pytest.mark.e2e
+def test_granian_workers_of_the_procfile_add_up_in_one_scrape(tmp_path: Path) -> None:
+    port = free_port()
+    server = start_procfile(
+        tmp_path,
+        config_toml(f"http://127.0.0.1:{port}"),
+        port=port,
+        env={"WEB_CONCURRENCY": "2"},
+    )
+    try:
+        two_workers_add_up(server)
+    finally:
+        server.stop()
