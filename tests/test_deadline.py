@@ -7,8 +7,8 @@ import gc
 
 import pytest
 
-from service.web import deadline as module
-from service.web.deadline import deadline
+from service import deadline as module
+from service.deadline import deadline
 
 
 async def stalled(seconds: float) -> str:

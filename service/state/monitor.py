@@ -13,13 +13,13 @@ per failed request.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from prometheus_client import Counter, Histogram
 
+from service.deadline import deadline
 from service.errors import StateUnavailable
 from service.logs import log
 
@@ -73,7 +73,7 @@ class BackendMonitor:
         """``await call()`` within the deadline; any backend failure is StateUnavailable."""
         start = time.perf_counter()
         try:
-            async with asyncio.timeout(self.timeout):
+            with deadline(self.timeout):
                 result = await call()
         except self._errors as exc:
             self._timed(operation, time.perf_counter() - start)

@@ -45,6 +45,7 @@ from service.config import RedisURL
 from service.config.limits import Rate
 from service.errors import CustomerBlocked, RateLimited, ReplayedProof
 from service.state import Block, Checks, State
+from service.state.batch import ScriptBatcher
 from service.state.monitor import BackendMonitor
 
 #: Seconds any one call may take, from waiting for a pooled connection to the reply.
@@ -99,6 +100,8 @@ class RedisState(State):
         self._now = now
         self._prefix = prefix
         self._blocks_key = f"{prefix}blocks"
+        # Every mint's one call: batched with the calls of other requests.
+        self._check = ScriptBatcher(client, self.CHECK.body, self.CHECK.sha)
         self.monitor = BackendMonitor(
             name, timeout=timeout, errors=(RedisError,), monotonic=monotonic
         )
@@ -154,7 +157,7 @@ class RedisState(State):
             # Hashed: a key name shows in MONITOR and SCAN, and the proof is a signature.
             keys.append(f"{self._prefix}proof:{hashlib.sha256(proof.encode()).hexdigest()}")
             args.append(seconds)
-        result = await self.monitor.run("check", lambda: self.CHECK(self._client, keys, args))
+        result = await self.monitor.run("check", lambda: self._check(keys, args))
         code = int(result[0])
         if code == LIMITED:
             raise RateLimited(retry_after=int(result[1]))

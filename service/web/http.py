@@ -18,6 +18,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope
 
+from service.deadline import deadline
 from service.errors import (
     InvalidRequest,
     InvalidToken,
@@ -27,7 +28,6 @@ from service.errors import (
     ServiceError,
     UnsupportedMediaType,
 )
-from service.web.deadline import deadline
 from service.web.lean import error_reply, header, render_json
 
 MAX_BODY = 4096
