@@ -58,10 +58,19 @@ class _Watch:
 _watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watch] = weakref.WeakKeyDictionary()
 
 
+#: The last loop asked about and its watch: a server has one loop (a weak reference
+#: per lookup in the dictionary would cost more than the rest of a deadline).
+_last: tuple[weakref.ref[asyncio.AbstractEventLoop], _Watch] | None = None
+
+
 def _watch(loop: asyncio.AbstractEventLoop) -> _Watch:
+    global _last
+    if _last is not None and _last[0]() is loop:
+        return _last[1]
     watch = _watches.get(loop)
     if watch is None:
         watch = _watches[loop] = _Watch()
+    _last = (weakref.ref(loop), watch)
     return watch
 
 
