@@ -100,7 +100,7 @@ def test_a_flushed_script_cache_is_refilled_for_a_whole_batch(
 
 def test_one_callers_error_reply_is_its_own(redis_server: RedisServer, run: Run) -> None:
     client = redis.asyncio.Redis.from_url(redis_server.url)
-    batcher = ScriptBatcher(client, "return tonumber(ARGV[1]) + 1", "0" * 40)
+    batcher = ScriptBatcher(client, "return tonumber(ARGV[1]) + 1", "0" * 40, timeout=1)
 
     async def three() -> list[Any]:
         calls = [batcher([], ["1"]), batcher([], ["not a number"]), batcher([], ["41"])]
@@ -131,7 +131,7 @@ def test_a_caller_that_gives_up_leaves_the_others_their_answers(
     redis_server: RedisServer, run: Run
 ) -> None:
     client = redis.asyncio.Redis.from_url(redis_server.url)
-    batcher = ScriptBatcher(client, "return ARGV[1]", "0" * 40)
+    batcher = ScriptBatcher(client, "return ARGV[1]", "0" * 40, timeout=1)
 
     async def one_cancelled() -> list[Any]:
         calls = [asyncio.create_task(batcher([], [str(n)])) for n in range(3)]

@@ -101,7 +101,7 @@ class RedisState(State):
         self._prefix = prefix
         self._blocks_key = f"{prefix}blocks"
         # Every mint's one call: batched with the calls of other requests.
-        self._check = ScriptBatcher(client, self.CHECK.body, self.CHECK.sha)
+        self._check = ScriptBatcher(client, self.CHECK.body, self.CHECK.sha, timeout=timeout)
         self.monitor = BackendMonitor(
             name, timeout=timeout, errors=(RedisError,), monotonic=monotonic
         )
@@ -130,7 +130,9 @@ class RedisState(State):
             max_connections=MAX_CONNECTIONS,
             timeout=timeout,  # waiting for a free connection
             socket_connect_timeout=timeout,
-            socket_timeout=timeout,
+            # Reads are bounded by each call's deadline (service.state.monitor), not
+            # by a timer around every reply, which costs more than the reply.
+            socket_timeout=None,
             # No retries: a failed call answers 503 at once and the client retries
             # (Retry-After: 1); the next call reconnects by itself.
             retry=Retry(NoBackoff(), 0),
