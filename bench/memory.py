@@ -3,9 +3,10 @@
 The app is the real one (``create_app`` on a real config), driven with raw
 ASGI calls, so every request runs the whole mint path, both rate limiters
 included. Each request is a new customer from a new client address, at the
-default rates: nothing is limited, every limiter entry lives a full period, and
-the limiters fill up to ``rate_limits.max_entries``. RSS should grow until they
-are full and then stay flat, however many customers follow. Request logging is
+default rates: nothing is limited, and a limiter keeps a key while its TAT is
+ahead of now, up to ``rate_limits.max_entries``. RSS should grow until they
+hold those few seconds of keys and then stay flat, however many customers
+follow. Request logging is
 not configured here: nothing is kept of it.
 """
 

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import logging
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,8 +20,8 @@ from starlette.testclient import TestClient
 from service import logs
 from service.accesslog import ACCESS, AccessLog, access_log
 from tests.conftest import SHOP, LogRecords, sign
-from tests.readme import example
-from tests.servers import config_toml, free_port, start_server
+from tests.readme import bash, example
+from tests.servers import ROOT, config_toml, free_port, start_server
 
 NOW = 1_800_000_000.375
 
@@ -201,3 +202,9 @@ def test_a_real_server_writes_or_skips_request_lines(
         assert lines == []
     # Other lines of the service stay on, whatever the access log does.
     assert 'WARNING state = "memory" with 2 workers' in output
+
+
+def test_the_readme_measures_a_request_line_as_pasted() -> None:
+    # From the repository root, as the README's commands run; timeit's own report.
+    result = bash(example("access-log-cost"), cwd=ROOT)
+    assert re.fullmatch(r"\d+ loops?, best of 5: [\d.]+ [nmu]?sec per loop\n", result.stdout)
