@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -158,6 +159,14 @@ def sigkill(pid: int) -> None:
     os.kill(pid, signal.SIGKILL)
 
 
+def stop(server: Server) -> None:
+    """Stop the server and remove the directory its workers shared, as its next start would."""
+    server.stop()
+    pattern = f"{PREFIX}{os.getuid()}-{server.process.pid}-*"
+    for directory in Path(tempfile.gettempdir()).glob(pattern):
+        shutil.rmtree(directory)
+
+
 @pytest.mark.e2e
 def test_uvicorn_workers_add_up_in_one_scrape_even_after_one_dies(tmp_path: Path) -> None:
     port = free_port()
@@ -172,7 +181,7 @@ def test_uvicorn_workers_add_up_in_one_scrape_even_after_one_dies(tmp_path: Path
         # uvicorn's supervisor starts a new worker in the dead one's place.
         two_workers_add_up(server, kill=sigkill)
     finally:
-        server.stop()
+        stop(server)
 
 
 @pytest.mark.e2e
@@ -187,4 +196,4 @@ def test_granian_workers_of_the_procfile_add_up_in_one_scrape(tmp_path: Path) ->
     try:
         two_workers_add_up(server)
     finally:
-        server.stop()
+        stop(server)
