@@ -184,6 +184,14 @@ def test_the_cookie_is_not_secure_on_a_localhost_issuer(make_client: Any) -> Non
     assert "samesite=strict" in cookie and "secure" not in cookie
 
 
+def test_the_address_without_its_slash_leads_to_the_dashboard(client: TestClient) -> None:
+    response = client.get("/admin", follow_redirects=False)
+    assert response.status_code == 307 and response.headers["location"] == "/admin/"
+    # A Host header chosen by the caller does not end up in the Location.
+    response = client.get("/admin", headers={"host": "evil.example"}, follow_redirects=False)
+    assert response.headers["location"] == "/admin/"
+
+
 def test_pages_need_a_session(client: TestClient) -> None:
     for path in ("/admin/", "/admin/tokens/new", "/admin/tokens/abcdefghjkmn/revoke"):
         response = client.get(path)
@@ -456,6 +464,9 @@ def test_static_assets(client: TestClient) -> None:
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     js = client.get("/admin/static/admin.js")
     assert js.status_code == 200 and "navigator.clipboard" in js.text
+    icon = client.get("/admin/static/icon.svg")  # named by every page, so no /favicon.ico 404
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+    assert 'href="/admin/static/icon.svg"' in client.get("/admin/login").text
 
 
 def test_logs_never_hold_a_token(client: TestClient, audit: Log) -> None:

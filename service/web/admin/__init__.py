@@ -75,6 +75,8 @@ class AdminEndpoints:
             https_only=issuer.startswith("https://"),
         )
         return [
+            # The address people type and the docs print; the dashboard lives under it.
+            Route("/admin", self.to_index, methods=["GET"]),
             Mount(
                 "/admin",
                 routes=[
@@ -93,6 +95,10 @@ class AdminEndpoints:
         ]
 
     # -- pages ---------------------------------------------------------------------------
+
+    async def to_index(self, request: Request) -> Response:
+        """GET /admin: to /admin/, relative, so no URL is built from the Host header."""
+        return RedirectResponse("/admin/", status_code=307)
 
     async def index(self, request: Request) -> Response:
         """GET /admin/: the token list."""
