@@ -19,6 +19,7 @@ from service.config.store import DatabaseURL
 from tests.conftest import ADMIN_PASSWORD, admin_password_hash
 from tests.oauth import GATEWAY, GATEWAY_SECRET, GATEWAY_TOML, basic
 from tests.servers import Server, config_toml, free_port, shapestoken, start_server
+from tests.storefront import HTTP_ERROR, PageErrors
 
 pytestmark = pytest.mark.browser
 
@@ -95,6 +96,10 @@ def test_the_whole_dashboard(
     wide = "sqlite" in request.node.callspec.id  # one set of screenshots is enough
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=dashboard.url)
+    # No console errors (a missing icon, a CSP refusal) but the two pages that are errors.
+    errors = PageErrors()
+    errors.allow(HTTP_ERROR.format(status=422), HTTP_ERROR.format(status=403))
+    errors.watch(context)
     page = context.new_page()
     try:
         # A wrong password: the same page, with the error, and no session.
@@ -191,10 +196,12 @@ def test_the_whole_dashboard(
                 }
             ]
         )
-        page.goto(f"{dashboard.url}/admin/")
+        # The address as the docs print it, without the slash.
+        page.goto(f"{dashboard.url}/admin")
         expect(page).to_have_url(f"{dashboard.url}/admin/login")
     finally:
         context.close()
+    assert not errors.unexpected(), errors.seen
 
 
 def test_the_phone_width_and_no_javascript(
