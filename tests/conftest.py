@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import io
 import logging
 import os
 from collections.abc import Callable, Coroutine, Iterator
@@ -237,6 +238,18 @@ def browser() -> Iterator[Browser]:
         )
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """The service's log lines (text format) written while the test runs."""
+    stream = io.StringIO()
+    logs.configure("text")
+    handler = logs.log.handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
+    yield stream
+    logs.log.handlers.clear()
 
 
 @pytest.fixture

@@ -46,17 +46,6 @@ def test_the_body_routes_include_every_oauth_endpoint() -> None:
     )
 
 
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    logs.configure("text")
-    handler = logs.log.handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(stream)
-    yield stream
-    logs.log.handlers.clear()
-
-
 def scope_for(path: str) -> Scope:
     return {
         "type": "http",

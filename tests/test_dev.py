@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,12 +43,17 @@ def test_loopback_names_on_the_port_are_answered(dev_client: TestClient, host: s
         "",
     ],
 )
-def test_any_other_host_gets_a_json_421(dev_client: TestClient, host: str) -> None:
+def test_any_other_host_gets_a_json_421(
+    log_lines: io.StringIO, dev_client: TestClient, host: str
+) -> None:
     for path in ("/demo", "/healthz", "/v1/me"):
         response = dev_client.get(path, headers={"Host": host})
         body = assert_error(response, 421, "misdirected_request")
         assert "127.0.0.1:8000" in body["error_description"]
         assert "shapes-token-config" not in response.text
+    # The log line says why, as for every refusal.
+    lines = [line for line in log_lines.getvalue().splitlines() if "status=421" in line]
+    assert len(lines) == 3 and all("error=misdirected_request" in line for line in lines)
 
 
 @pytest.fixture

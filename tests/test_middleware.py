@@ -21,17 +21,6 @@ SCRIPT = "/static/js/shapes-token.js"
 
 
 @pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    logs.configure("text")
-    handler = logs.log.handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(stream)
-    yield stream
-    logs.log.handlers.clear()
-
-
-@pytest.fixture
 def static_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory = tmp_path / "js"
     (directory / ".git").mkdir(parents=True)
@@ -145,7 +134,7 @@ def test_a_client_leaving_mid_body_is_a_499_not_a_500(
     text = log_lines.getvalue()
     assert "Traceback" not in text and "ERROR" not in text
     (line,) = text.splitlines()
-    assert "status=499" in line
+    assert "status=499" in line and "error=client_closed_request" in line
     metrics = client.get("/metrics").text
     assert 'route="/v1/shops/{shop}/customer-token",status="499"} 1' in metrics
     assert 'status="500"' not in metrics

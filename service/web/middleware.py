@@ -14,7 +14,7 @@ from service.accesslog import AccessLog, access_log
 from service.errors import MisdirectedRequest, NotFound
 from service.metrics import Metrics
 from service.web.http import error_response
-from service.web.lean import LeanRoutes
+from service.web.lean import LeanRoutes, request_state
 
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{8,64}")
 #: An Origin is scheme://host[:port]; anything longer is cut, it is caller-chosen.
@@ -73,6 +73,8 @@ class RequestLog:
             # The client left mid-body: nobody to answer and nothing broken. Counted
             # as 499 (nginx's "client closed request"), never as a 500 with tracebacks.
             status = status or CLIENT_CLOSED_REQUEST
+            if status == CLIENT_CLOSED_REQUEST:
+                request_state(scope)["error"] = "client_closed_request"
         finally:
             # An exception before any response start is answered with a 500 outside.
             status = status or 500
@@ -214,7 +216,9 @@ class LoopbackHostOnly:
             hosts = [value.lower() for name, value in scope["headers"] if name == b"host"]
             if len(hosts) != 1 or hosts[0] not in self.allowed:
                 # Answered here: middleware sits outside the app's exception handlers.
-                response = error_response(MisdirectedRequest(self.description))
+                error = MisdirectedRequest(self.description)
+                request_state(scope)["error"] = error.error
+                response = error_response(error)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
