@@ -96,6 +96,11 @@ def test_the_database_password_is_masked() -> None:
     [
         ({"api_scopes": SCOPES}, "api_scopes: needs `database`"),
         ({"admin_password_hash": "x"}, "admin_password_hash: needs `database`"),
+        ({"session_secret": "env:SESSION_SECRET"}, "session_secret: needs `database`"),
+        (
+            {"database": "sqlite:///st.db", "api_scopes": SCOPES, "session_secret": "x" * 32},
+            "session_secret: only used with admin_password_hash",
+        ),
         ({"database": "sqlite:///st.db"}, "api_scopes: required with `database`"),
         ({"database": "mysql://u@h/db", "api_scopes": SCOPES}, "database: expected"),
         ({"database": "sqlite://", "api_scopes": SCOPES}, "database: expected"),

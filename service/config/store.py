@@ -75,7 +75,7 @@ def parse_store(raw: Mapping[str, Any], *, base_dir: Path) -> StoreConfig:
     """The four keys from the top level of the config."""
     database = raw.get("database")
     if database is None:
-        for key in KEYS[1:3]:
+        for key in KEYS[1:]:
             if key in raw:
                 raise ConfigError(f"{key}: needs `database` (API tokens live in the database)")
         return StoreConfig()
@@ -90,6 +90,12 @@ def parse_store(raw: Mapping[str, Any], *, base_dir: Path) -> StoreConfig:
         raise ConfigError(
             "session_secret: required with admin_password_hash (signs the dashboard's "
             "session cookie; at least 32 bytes, e.g. env:SHAPESTOKEN_SESSION_SECRET)"
+        )
+    if session_secret is not None and admin_hash is None:
+        # A secret that signs nothing is a half-made dashboard, not a setting.
+        raise ConfigError(
+            "session_secret: only used with admin_password_hash (the dashboard); "
+            "set both to turn /admin on, or neither"
         )
     return StoreConfig(
         database=url,
