@@ -158,7 +158,7 @@ class ServiceUnavailable(ServiceError):
 class StateUnavailable(ServiceUnavailable):
     """The state backend (Redis) cannot answer: fail closed, the client retries."""
 
-    description = "The service cannot check its limits right now; retry in a second."
+    description = "The service cannot reach its shared state right now; retry in a second."
 
     def __init__(self, description: str | None = None) -> None:
         super().__init__(description, headers={"Retry-After": "1"})
