@@ -111,6 +111,22 @@ def web_token(client: TestClient) -> str:
     return token
 
 
+def introspect(client: TestClient, token: str, **extra: str) -> Any:
+    """POST /oauth/introspect as the gateway client (RFC 7662)."""
+    return client.post(
+        "/oauth/introspect", data={"token": token, **extra}, headers=basic(GATEWAY, GATEWAY_SECRET)
+    )
+
+
+def answer(client: TestClient, token: str, **extra: str) -> dict[str, Any]:
+    """The gateway's introspection answer for ``token``: a 200, never cached."""
+    response = introspect(client, token, **extra)
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    body: dict[str, Any] = response.json()
+    return body
+
+
 def unverified(token: str) -> dict[str, Any]:
     claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
     return claims

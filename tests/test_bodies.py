@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
 from collections.abc import Iterator
 
 import pytest
 from starlette.testclient import TestClient
 from starlette.types import Message, Scope
 
-from service import logs
 from service.web.http import MAX_BODY
 from service.web.openapi import document
 from tests.conftest import ISSUER, SHOP, ClientFactory

@@ -18,13 +18,12 @@ from service.store import db
 from tests.conftest import SECRET
 from tests.servers import (
     ROOT,
-    Server,
     config_toml,
     free_port,
     server_env,
     shapestoken,
+    start_dev_server,
     start_server,
-    wait_ready,
 )
 
 pytestmark = pytest.mark.e2e
@@ -121,27 +120,8 @@ def test_the_procfile_release_line(tmp_path: Path) -> None:
 
 
 def test_development_mode_migrates_by_itself_and_prints_the_dashboard(tmp_path: Path) -> None:
-    port = free_port()
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in ("SHAPESTOKEN_CONFIG", "SHAPESTOKEN_SIGNING_KEYS")
-    }
-    env["PYTHONUNBUFFERED"] = "1"
-    log = tmp_path / "serve.log"
-    with log.open("wb") as handle:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, tmp_path / "none.toml", env, log)
-    try:
-        wait_ready(server)
-    finally:
-        output = server.stop()
+    server = start_dev_server(tmp_path)
+    output = server.stop()
     state = tmp_path / ".shapestoken"
     password = (state / "admin-password").read_text().strip()
     assert (state / "admin-password").stat().st_mode & 0o777 == 0o600

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.types import Message
 
-from service import logs
 from tests.conftest import SHOP, ClientFactory, sign
 from tests.test_routes import assert_error
 

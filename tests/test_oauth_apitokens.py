@@ -30,7 +30,17 @@ from service.store.apitokens import CACHE_TTL, ApiTokenStore
 from service.web.app import create_app
 from tests.conftest import ISSUER, ClientFactory, Clock, make_settings
 from tests.databases import Postgres
-from tests.oauth import CLIENTS, CRM, CRM_SECRET, GATEWAY, GATEWAY_SECRET, basic, crm_token
+from tests.oauth import (
+    CLIENTS,
+    CRM,
+    CRM_SECRET,
+    GATEWAY,
+    GATEWAY_SECRET,
+    answer,
+    basic,
+    crm_token,
+    introspect,
+)
 from tests.servers import free_port
 from tests.test_routes import assert_error
 
@@ -77,20 +87,6 @@ def create(
         created_by="dashboard",
     )
     return made
-
-
-def introspect(client: TestClient, token: str, **extra: str) -> Any:
-    return client.post(
-        "/oauth/introspect", data={"token": token, **extra}, headers=basic(GATEWAY, GATEWAY_SECRET)
-    )
-
-
-def answer(client: TestClient, token: str, **extra: str) -> dict[str, Any]:
-    response = introspect(client, token, **extra)
-    assert response.status_code == 200, response.text
-    assert response.headers["cache-control"] == "no-store"
-    body: dict[str, Any] = response.json()
-    return body
 
 
 # -- active, and exactly DESIGN's fields ---------------------------------------------------

@@ -25,6 +25,7 @@ from tests.oauth import (
     SPECIAL,
     SPECIAL_CLIENT,
     WEB,
+    answer,
     basic,
     crm_token,
     unverified,
@@ -50,20 +51,6 @@ def customer_token(client: TestClient, customer_id: str = "42") -> str:
     assert response.status_code == 200, response.text
     token: str = response.json()["access_token"]
     return token
-
-
-def introspect(client: TestClient, token: str, **extra: str) -> Any:
-    return client.post(
-        "/oauth/introspect", data={"token": token, **extra}, headers=basic(GATEWAY, GATEWAY_SECRET)
-    )
-
-
-def answer(client: TestClient, token: str, **extra: str) -> dict[str, Any]:
-    response = introspect(client, token, **extra)
-    assert response.status_code == 200, response.text
-    assert response.headers["cache-control"] == "no-store"
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def revoke(client: TestClient, token: str, headers: Mapping[str, str] | None = None) -> Any:

@@ -91,7 +91,7 @@ class AdminEndpoints:
                     Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
                 ],
                 middleware=[Middleware(AdminHeaders), session],
-            )
+            ),
         ]
 
     # -- pages ---------------------------------------------------------------------------
