@@ -95,10 +95,29 @@ def token_form(
     return client.post(path, data={**(data or {}), **fields}, headers=dict(headers or {}))
 
 
-def crm_token(client: TestClient, data: Mapping[str, str] | None = None) -> str:
-    response = token_form(
-        client, data, grant_type="client_credentials", client_id=CRM, client_secret=CRM_SECRET
+def crm_form(
+    client: TestClient,
+    data: Mapping[str, str] | None = None,
+    *,
+    path: str = "/oauth/token",
+    headers: Mapping[str, str] | None = None,
+    **fields: str,
+) -> Any:
+    """The CRM backend's client-credentials request (secret in the body), plus ``fields``."""
+    return token_form(
+        client,
+        data,
+        path=path,
+        headers=headers,
+        grant_type="client_credentials",
+        client_id=CRM,
+        client_secret=CRM_SECRET,
+        **fields,
     )
+
+
+def crm_token(client: TestClient, data: Mapping[str, str] | None = None) -> str:
+    response = crm_form(client, data)
     assert response.status_code == 200, response.text
     token: str = response.json()["access_token"]
     return token

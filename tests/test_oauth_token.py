@@ -21,21 +21,11 @@ from tests.oauth import (
     SPECIAL_CLIENT,
     WEB,
     basic,
+    crm_form,
     token_form,
     unverified,
 )
-from tests.test_routes import assert_error
-
-TOKEN_KEYS = {
-    "access_token",
-    "token_type",
-    "expires_in",
-    "expires",
-    "identifier",
-    "scope",
-    "token",
-    "expiry",
-}
+from tests.test_routes import TOKEN_KEYS, assert_error
 
 
 @pytest.fixture
@@ -130,12 +120,9 @@ def test_basic_with_the_client_id_repeated_in_the_body(client: TestClient) -> No
 
 
 def test_the_access_token_alias(client: TestClient) -> None:
-    response = token_form(
+    response = crm_form(
         client,
         path="/oauth/access_token",
-        grant_type="client_credentials",
-        client_id=CRM,
-        client_secret=CRM_SECRET,
     )
     assert_token(response, "client_credentials")
 
@@ -175,11 +162,8 @@ def test_unknown_json_members_of_any_type_are_ignored(client: TestClient) -> Non
 
 def test_empty_parameters_count_as_omitted(client: TestClient) -> None:
     # RFC 6749 §3.1: an empty scope or audience is as if absent.
-    response = token_form(
+    response = crm_form(
         client,
-        grant_type="client_credentials",
-        client_id=CRM,
-        client_secret=CRM_SECRET,
         scope="",
         audience="",
     )
@@ -197,11 +181,8 @@ def test_empty_parameters_count_as_omitted(client: TestClient) -> None:
     ],
 )
 def test_scope_selection(client: TestClient, scope: str, granted: str) -> None:
-    response = token_form(
+    response = crm_form(
         client,
-        grant_type="client_credentials",
-        client_id=CRM,
-        client_secret=CRM_SECRET,
         scope=scope,
     )
     body = assert_token(response, "client_credentials")
@@ -209,11 +190,8 @@ def test_scope_selection(client: TestClient, scope: str, granted: str) -> None:
 
 
 def test_resource_selects_the_audience(client: TestClient) -> None:
-    response = token_form(
+    response = crm_form(
         client,
-        grant_type="client_credentials",
-        client_id=CRM,
-        client_secret=CRM_SECRET,
         resource=LOYALTY,
     )
     body = assert_token(response, "client_credentials")
@@ -239,12 +217,9 @@ def test_implicit_without_an_origin(client: TestClient) -> None:
 
 
 def test_a_confidential_clients_token_is_never_readable_by_a_page(client: TestClient) -> None:
-    response = token_form(
+    response = crm_form(
         client,
         headers={"Origin": ORIGIN},
-        grant_type="client_credentials",
-        client_id=CRM,
-        client_secret=CRM_SECRET,
     )
     assert_token(response, "client_credentials")
     assert "access-control-allow-origin" not in response.headers
@@ -334,11 +309,8 @@ def test_basic_and_a_different_body_client_id(client: TestClient) -> None:
 
 
 def test_audience_and_resource_that_differ(client: TestClient) -> None:
-    response = token_form(
+    response = crm_form(
         client,
-        grant_type="client_credentials",
-        client_id=CRM,
-        client_secret=CRM_SECRET,
         audience=AUDIENCE,
         resource=LOYALTY,
     )
@@ -384,11 +356,8 @@ def test_a_public_client_may_not_use_client_credentials(client: TestClient) -> N
 
 @pytest.mark.parametrize("scope", ["admin", "profiles:read admin", "* profiles:read", "a  b"])
 def test_a_scope_the_client_may_not_have(client: TestClient, scope: str) -> None:
-    response = token_form(
+    response = crm_form(
         client,
-        grant_type="client_credentials",
-        client_id=CRM,
-        client_secret=CRM_SECRET,
         scope=scope,
     )
     assert_error(response, 400, "invalid_scope")
@@ -404,11 +373,8 @@ def test_a_scope_the_client_may_not_have(client: TestClient, scope: str) -> None
     ],
 )
 def test_a_target_the_client_may_not_have(client: TestClient, target: dict[str, str]) -> None:
-    response = token_form(
+    response = crm_form(
         client,
-        grant_type="client_credentials",
-        client_id=CRM,
-        client_secret=CRM_SECRET,
         data=target,
     )
     assert_error(response, 400, "invalid_target")
@@ -467,9 +433,7 @@ def test_errors_never_echo_the_secret(client: TestClient) -> None:
 
 def test_no_clients_configured_means_every_client_is_unknown(client_factory: ClientFactory) -> None:
     client = client_factory()
-    response = token_form(
-        client, grant_type="client_credentials", client_id=CRM, client_secret=CRM_SECRET
-    )
+    response = crm_form(client)
     assert_error(response, 401, "invalid_client")
 
 
@@ -545,9 +509,7 @@ def test_failed_authentication_does_not_use_up_the_client_budget(
             client, grant_type="client_credentials", client_id=CRM, client_secret="x" * 40
         )
         assert response.status_code == 401
-    response = token_form(
-        client, grant_type="client_credentials", client_id=CRM, client_secret=CRM_SECRET
-    )
+    response = crm_form(client)
     assert response.status_code == 200
 
 
@@ -559,9 +521,7 @@ def test_per_ip_rate_limit_counts_failures_too(client_factory: ClientFactory) ->
             client, grant_type="client_credentials", client_id=CRM, client_secret="x" * 40
         )
         assert response.status_code == 401
-    response = token_form(
-        client, grant_type="client_credentials", client_id=CRM, client_secret=CRM_SECRET
-    )
+    response = crm_form(client)
     assert_error(response, 429, "rate_limited")
     assert int(response.headers["retry-after"]) >= 1
 
