@@ -141,7 +141,7 @@ def test_a_client_leaving_mid_body_is_a_499_not_a_500(
     text = log_lines.getvalue()
     assert "Traceback" not in text and "ERROR" not in text
     (line,) = text.splitlines()
-    assert "status=499" in line
+    assert "status=499" in line and "error=client_closed_request" in line
     metrics = client.get("/metrics").text
     assert f'route="{route}",status="499"}} 1' in metrics
     assert 'status="500"' not in metrics

@@ -4,27 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from service import keyfiles, keys, logs
+from service import keyfiles, keys
 from service.errors import ConfigError
 from service.keyreload import RELOAD_INTERVAL, KeyReloader
 from tests.conftest import Clock
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    logs.configure("text")
-    handler = logs.log.handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(stream)
-    yield stream
-    logs.log.handlers.clear()
 
 
 def test_the_interval_is_at_most_a_minute() -> None:

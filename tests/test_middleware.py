@@ -3,15 +3,12 @@ disconnects and the metrics' labels. Each error is JSON, whatever the request.""
 
 from __future__ import annotations
 
-import asyncio
-import io
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient, WebSocketDenialResponse
-from starlette.types import Message
 
-from tests.conftest import SHOP, ClientFactory, sign
+from tests.conftest import SHOP, ClientFactory
 from tests.test_routes import assert_error
 
 SCRIPT = "/static/js/shapes-token.js"
@@ -88,50 +85,3 @@ def test_unknown_methods_are_counted_as_other(client: TestClient) -> None:
     assert 'shapestoken_requests_total{method="OTHER",route="/healthz",status="405"} 3' in text
     assert 'method="PATCH",route="/healthz",status="405"} 1' in text
     assert "FOO" not in text and "BREW" not in text and "X" * 40 not in text
-
-
-def test_a_client_leaving_mid_body_is_a_499_not_a_500(
-    client_factory: ClientFactory, log_lines: io.StringIO
-) -> None:
-    client = client_factory()
-    app = client.app
-    body = b'{"id": "42", "signature": "' + sign("42").encode()
-    events: list[Message] = [
-        {"type": "http.request", "body": body, "more_body": True},
-        {"type": "http.disconnect"},
-    ]
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        return events.pop(0)
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": f"/v1/shops/{SHOP}/customer-token",
-        "raw_path": f"/v1/shops/{SHOP}/customer-token".encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", b"200")],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8000),
-    }
-
-    async def call() -> None:
-        await app(scope, receive, send)
-
-    asyncio.run(call())  # returns quietly: nothing is raised to the server
-    assert sent == []  # nobody is there to read an answer
-    text = log_lines.getvalue()
-    assert "Traceback" not in text and "ERROR" not in text
-    (line,) = text.splitlines()
-    assert "status=499" in line and "error=client_closed_request" in line
-    metrics = client.get("/metrics").text
-    assert 'route="/v1/shops/{shop}/customer-token",status="499"} 1' in metrics
-    assert 'status="500"' not in metrics
