@@ -1,6 +1,32 @@
 // Test doubles for the browser client: storage, fetch, Web Locks and a clock.
 
+import assert from 'node:assert/strict'
+
+import { createTokenClient } from '../../static/js/shapes-token.mjs'
+
 export const T0 = 1_700_000_000 // seconds; the fake clock starts here
+export const ENDPOINT = 'https://tokens.example.com/v1/shops/acme.myshopify.com/customer-token'
+export const KEY = 'shapes:omneo:shapestoken:123'
+
+/** A token client for customer 123 on test doubles: the fake clock, no Web Locks. */
+export function customerClient ({ storage, clock, fetch, ...options }) {
+  return createTokenClient({
+    endpoint: ENDPOINT,
+    customerId: '123',
+    signature: 'a'.repeat(64),
+    storage,
+    fetch,
+    locks: null,
+    now: clock.now,
+    sleep: clock.sleep,
+    ...options
+  })
+}
+
+/** The error `promise` rejects with; the test fails if it resolves. */
+export function rejection (promise) {
+  return promise.then(() => assert.fail('expected a rejection'), (err) => err)
+}
 
 function base64url (text) {
   return Buffer.from(text, 'utf8').toString('base64url')

@@ -3,12 +3,22 @@
 import assert from 'node:assert/strict'
 import { afterEach, beforeEach, describe, test } from 'node:test'
 
-import { ANONYMOUS_KEY, clearCustomerTokens, createTokenClient } from '../../static/js/shapes-token.mjs'
-import { T0, MemoryStorage, fakeClock, jsonResponse, makeJwt, setGlobals, stubFetch, tokenResponse } from './helpers.mjs'
+import { ANONYMOUS_KEY, clearCustomerTokens } from '../../static/js/shapes-token.mjs'
+import {
+  ENDPOINT,
+  KEY,
+  T0,
+  customerClient,
+  fakeClock,
+  jsonResponse,
+  makeJwt,
+  MemoryStorage,
+  setGlobals,
+  stubFetch,
+  tokenResponse
+} from './helpers.mjs'
 
-const ENDPOINT = 'https://tokens.example.com/v1/shops/acme.myshopify.com/customer-token'
 const OAUTH = 'https://tokens.example.com/oauth/token'
-const KEY = 'shapes:omneo:shapestoken:123'
 
 let storage
 let clock
@@ -21,18 +31,7 @@ beforeEach(() => {
 })
 
 function client (fetch, options = {}) {
-  return createTokenClient({
-    endpoint: ENDPOINT,
-    customerId: '123',
-    signature: 'a'.repeat(64),
-    storage,
-    fetch,
-    locks: null,
-    now: clock.now,
-    sleep: clock.sleep,
-    onChange: (detail) => changes.push(detail),
-    ...options
-  })
+  return customerClient({ storage, clock, fetch, onChange: (detail) => changes.push(detail), ...options })
 }
 
 describe('onChange', () => {

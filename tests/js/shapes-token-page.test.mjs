@@ -7,17 +7,12 @@ import { test } from 'node:test'
 import vm from 'node:vm'
 
 import * as esm from '../../static/js/shapes-token.mjs'
-import { MemoryStorage, jsonResponse, makeJwt, stubFetch, tokenResponse } from './helpers.mjs'
+import { KEY, jsonResponse, makeJwt, MemoryStorage, rejection, stubFetch, tokenResponse } from './helpers.mjs'
 import { PLACEHOLDER, SCRIPT, configTag, customerConfig, makePage } from './page.mjs'
 
 const SIGNATURE = 'b'.repeat(64)
-const KEY = 'shapes:omneo:shapestoken:123'
 const ANONYMOUS = 'shapes:omneo:shapestoken:anonymous'
 const now = () => Math.floor(Date.now() / 1000)
-
-function rejection (promise) {
-  return promise.then(() => assert.fail('expected a rejection'), (err) => err)
-}
 
 test('shapes-token.js is a classic script: no import or export, nothing thrown without a page', async () => {
   assert.doesNotThrow(() => new vm.Script(SCRIPT)) // a module's `export` is a SyntaxError here

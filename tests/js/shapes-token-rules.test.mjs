@@ -3,13 +3,22 @@
 import assert from 'node:assert/strict'
 import { beforeEach, describe, test } from 'node:test'
 
-import { createTokenClient } from '../../static/js/shapes-token.mjs'
-import { T0, MemoryStorage, fakeClock, jsonResponse, makeJwt, stubFetch, tokenResponse } from './helpers.mjs'
+import {
+  ENDPOINT,
+  KEY,
+  T0,
+  customerClient,
+  fakeClock,
+  jsonResponse,
+  makeJwt,
+  MemoryStorage,
+  rejection,
+  stubFetch,
+  tokenResponse
+} from './helpers.mjs'
 
-const ENDPOINT = 'https://tokens.example.com/v1/shops/acme.myshopify.com/customer-token'
 const ME = 'https://tokens.example.com/v1/me'
 const API = 'https://api.acme.example/v3/profile'
-const KEY = 'shapes:omneo:shapestoken:123'
 const DAY = 86400
 
 let storage
@@ -21,21 +30,7 @@ beforeEach(() => {
 })
 
 function client (fetch, options = {}) {
-  return createTokenClient({
-    endpoint: ENDPOINT,
-    customerId: '123',
-    signature: 'a'.repeat(64),
-    storage,
-    fetch,
-    locks: null,
-    now: clock.now,
-    sleep: clock.sleep,
-    ...options
-  })
-}
-
-function rejection (promise) {
-  return promise.then(() => assert.fail('expected a rejection'), (err) => err)
+  return customerClient({ storage, clock, fetch, ...options })
 }
 
 describe('the token is for this customer', () => {

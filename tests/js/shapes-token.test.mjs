@@ -5,21 +5,23 @@ import { afterEach, beforeEach, describe, test } from 'node:test'
 
 import { clearAllTokens, createTokenClient, storageKey } from '../../static/js/shapes-token.mjs'
 import {
+  ENDPOINT,
+  KEY,
   T0,
-  FakeLockManager,
-  MemoryStorage,
-  ThrowingStorage,
+  customerClient,
   deferred,
   fakeClock,
+  FakeLockManager,
   jsonResponse,
   makeJwt,
+  MemoryStorage,
+  rejection,
   stubFetch,
+  ThrowingStorage,
   tokenResponse
 } from './helpers.mjs'
 
-const ENDPOINT = 'https://tokens.example.com/v1/shops/acme.myshopify.com/customer-token'
 const SIGNATURE = 'a'.repeat(64)
-const KEY = 'shapes:omneo:shapestoken:123'
 
 let storage
 let clock
@@ -35,24 +37,7 @@ afterEach(() => {
 })
 
 function client (fetch, options = {}) {
-  return createTokenClient({
-    endpoint: ENDPOINT,
-    customerId: '123',
-    signature: SIGNATURE,
-    storage,
-    fetch,
-    locks: null,
-    now: clock.now,
-    sleep: clock.sleep,
-    ...options
-  })
-}
-
-function rejection (promise) {
-  return promise.then(
-    () => assert.fail('expected a rejection'),
-    (err) => err
-  )
+  return customerClient({ storage, clock, fetch, ...options })
 }
 
 describe('stored token', () => {
