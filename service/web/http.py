@@ -119,8 +119,14 @@ def parse_json_object(text: str) -> dict[str, object]:
 
 
 def parse_form(text: str, max_fields: int = 16) -> dict[str, object]:
+    """A form body whose every field comes once (RFC 6749 §3.2: no repeated parameters)."""
+    return _unique_keys(form_pairs(text, max_fields))
+
+
+def form_pairs(text: str, max_fields: int) -> list[tuple[str, str]]:
+    """The name/value pairs of a form, strictly: a malformed pair or a bad escape is a 400."""
     try:
-        pairs = parse_qsl(
+        return parse_qsl(
             text,
             keep_blank_values=True,
             strict_parsing=bool(text),
@@ -129,7 +135,6 @@ def parse_form(text: str, max_fields: int = 16) -> dict[str, object]:
         )
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest("The body is not a valid form.") from exc
-    return _unique_keys(pairs)
 
 
 def bearer_token(scope: Scope) -> str:

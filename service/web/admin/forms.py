@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
 from service.apitokens import TokenInputError, check_name, check_scopes, parse_duration
 from service.errors import InvalidRequest, UnsupportedMediaType
-from service.web.http import FORM_TYPE, read_body
+from service.web.http import FORM_TYPE, form_pairs, read_body
 
 #: The largest form: a name, every scope's checkbox, an expiry and two hidden fields.
 MAX_FORM = 8192
@@ -36,17 +35,11 @@ async def read_form(request: Request) -> dict[str, list[str]]:
         # (No type and no body is an empty form: it then fails its CSRF check, 403.)
         raise UnsupportedMediaType("Send the form as application/x-www-form-urlencoded.")
     try:
-        pairs = parse_qsl(
-            body.decode("utf-8"),
-            keep_blank_values=True,
-            strict_parsing=bool(body),
-            max_num_fields=MAX_FIELDS,
-            errors="strict",
-        )
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest("The form is not valid.") from exc
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest("The form is not valid UTF-8.") from exc
     form: dict[str, list[str]] = {}
-    for name, value in pairs:
+    for name, value in form_pairs(text, MAX_FIELDS):
         form.setdefault(name, []).append(value)
     return form
 
