@@ -9,7 +9,7 @@ import pytest
 from service.config import Rate, Settings, config_path, load_settings, parse_settings
 from service.config.advice import config_warnings
 from service.errors import ConfigError
-from tests.conftest import SECRET
+from tests.conftest import SECRET, admin_password_hash
 
 ENV = {"ACME_ID_SECRET": SECRET, "ACME_ID_SECRET_PREVIOUS": "p" * 32}
 
@@ -357,6 +357,7 @@ def test_a_session_secret_that_is_a_shops_id_secret_warns() -> None:
     store = {
         "database": "sqlite:///var/shapestoken.db",
         "api_scopes": ["profiles:read"],
+        "admin_password_hash": admin_password_hash(),
         "session_secret": "env:ACME_ID_SECRET",
     }
     (warning,) = config_warnings(parse(**store))
