@@ -108,14 +108,21 @@ def worker_files(server: Server, kind: str) -> dict[int, Path]:
 
 
 def mint_until_both_workers_counted(server: Server) -> int:
-    """Mint on new connections until two workers have counted; how many were minted."""
-    body = json.dumps({"id": "42", "signature": sign("42")}).encode()
-    for minted in range(1, 301):
+    """Mint on new connections until two workers have counted; how many were minted.
+
+    The server is ready when one worker answers; on a busy machine the other may
+    still be starting, so this waits for it by the clock, not by a count.
+    """
+    deadline = time.monotonic() + 30
+    minted = 0
+    while minted < 20 or len(worker_files(server, "counter")) < 2:
+        assert time.monotonic() < deadline, f"one worker answered all {minted} requests in 30 s"
+        customer = str(1000 + minted)  # one each: the per-customer limit stays out of it
+        body = json.dumps({"id": customer, "signature": sign(customer)}).encode()
         status, _ = call(server, "POST", f"/v1/shops/{SHOP}/customer-token", body)
         assert status == 200
-        if minted >= 20 and len(worker_files(server, "counter")) >= 2:
-            return minted
-    raise AssertionError("one worker answered 300 requests in a row")
+        minted += 1
+    return minted
 
 
 def scraped(server: Server, series: str) -> list[int]:
