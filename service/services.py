@@ -26,6 +26,7 @@ from service.oauth.server import OAuthServer
 from service.state import State
 from service.state.memory import MemoryState
 from service.tokens import TokenIssuer, TokenVerifier
+from service.workers import workers
 
 if TYPE_CHECKING:
     from service.store.apitokens import ApiTokenStore
@@ -239,18 +240,15 @@ def warn_if_state_per_process(settings: Settings, environ: Mapping[str, str] = o
     and gunicorn's default for theirs, and what ``shapestoken serve --workers N``
     passes to its workers.
     """
-    try:
-        workers = int(environ.get("WEB_CONCURRENCY", "1"))
-    except ValueError:
-        return
-    if settings.state == "memory" and workers > 1:
+    count = workers(environ)
+    if settings.state == "memory" and count > 1:
         per_customer = settings.rate_limits.per_customer
         log.warning(
-            f'state = "memory" with {workers} workers: limits and revocations are per '
-            f"process (a customer may mint {workers} x {per_customer}, and a revocation "
+            f'state = "memory" with {count} workers: limits and revocations are per '
+            f"process (a customer may mint {count} x {per_customer}, and a revocation "
             'holds only in the worker that took it); set state = "redis://host:6379/0" '
             "to share them",
-            extra={"fields": {"workers": workers}},
+            extra={"fields": {"workers": count}},
         )
 
 
