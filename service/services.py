@@ -75,6 +75,13 @@ def load_keyring(settings: Settings, *, now: Callable[[], float] = time.time) ->
     per replica would sign tokens the other replicas' JWKS does not publish.
     """
     found, where = read_keys(settings)
+    if not found and settings.signing_keys_pem is not None:
+        # A file written by `keys generate` would be ignored: the variable wins.
+        raise ConfigError(
+            f"no signing key in {KEYS_ENV}: it holds no complete PEM private key block "
+            "(-----BEGIN PRIVATE KEY----- to -----END PRIVATE KEY-----); make one with "
+            "`shapestoken keys generate --print`"
+        )
     if not found:
         raise ConfigError(f"no signing key in {where}; create one with `shapestoken keys generate`")
     ring = keys.KeyRing(
