@@ -190,6 +190,7 @@ def build_services(
     monotonic: Callable[[], float] = time.monotonic,
     api_tokens: TokenLookup | None = None,
 ) -> Services:
+    """Everything the endpoints use; a test may pass its own keyring, state and clocks."""
     source = key_source(settings) if keyring is None else None
     keyring = keyring or load_keyring(settings, now=now)
     state = state or build_state(settings, now=now, monotonic=monotonic)

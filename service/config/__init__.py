@@ -4,9 +4,11 @@ This package is the only code that reads the environment. Any string of the form
 ``env:NAME`` is replaced by the variable ``NAME``; a missing variable, an unknown
 key or a short secret is a :class:`ConfigError` naming it, because a typo must
 never silently turn a security setting off. Each section has its own module:
-:mod:`~service.config.shops`, :mod:`~service.config.limits`; single values are
-checked by :mod:`~service.config.values`. OAuth clients are in
-:mod:`~service.config.clients`.
+:mod:`~service.config.shops`, :mod:`~service.config.clients` (OAuth clients),
+:mod:`~service.config.limits`, :mod:`~service.config.state` and
+:mod:`~service.config.store` (the database and the dashboard); single values
+are checked by :mod:`~service.config.values`, and :mod:`~service.config.advice`
+warns about valid settings that are probably a mistake.
 """
 
 from __future__ import annotations
