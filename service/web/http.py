@@ -208,12 +208,10 @@ class CORSPolicy:
 
     def check(self, origin: str | None) -> dict[str, str]:
         """Headers for the response to ``origin``; raises 403 for a browser origin not allowed."""
-        if origin is None:
-            # No Origin: a server or curl, not a browser page (CORS does not apply).
-            return {"Vary": "Origin"}
-        if origin not in self.allowed:
+        # No Origin: a server or curl, not a browser page (CORS does not apply).
+        if origin is not None and origin not in self.allowed:
             raise OriginNotAllowed(headers={"Vary": "Origin"})
-        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        return self.allow(origin)
 
     def allow(self, origin: str | None) -> dict[str, str]:
         """Headers that let ``origin`` read a response if it is allowed; never raises."""
