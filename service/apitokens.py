@@ -82,10 +82,12 @@ def token_hash(token: str) -> str:
 
 
 def new_id() -> str:
+    """A new public token id: :data:`ID_LENGTH` characters of an unambiguous alphabet."""
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(ID_LENGTH))
 
 
 def is_id(text: str) -> bool:
+    """Whether ``text`` has the shape of a token id (checked before any lookup)."""
     return bool(_ID.fullmatch(text))
 
 
@@ -132,6 +134,7 @@ def utc(epoch: float) -> datetime:
 
 
 def check_name(value: str) -> str:
+    """The token's name, stripped: required, printable, at most :data:`MAX_NAME` characters."""
     name = value.strip()
     if not name:
         raise TokenInputError("name", "required (what uses the token, e.g. crm-sync)")

@@ -110,7 +110,7 @@ class CustomerTokens:
         signature = verify_app_proxy(params, shop.config.app_proxy_secret, now=self._now())
         customers = [value for name, value in params if name == "logged_in_customer_id"]
         if len(customers) != 1:
-            raise InvalidRequest("Expected one `logged_in_customer_id`.")
+            raise InvalidRequest("The App Proxy request must carry one `logged_in_customer_id`.")
         if not customers[0]:
             # Shopify sends the parameter empty for a guest.
             raise LoginRequired("Log in to get a customer token.")

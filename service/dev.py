@@ -31,6 +31,7 @@ ADMIN_PASSWORD_FILE = "admin-password"
 
 
 def development_settings(port: int, *, state_dir: Path = STATE_DIR) -> Settings:
+    """The demo shop's settings for ``port``, creating its secrets and key on first use."""
     state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = _read_or_create(state_dir / "demo-id-secret", lambda: secrets.token_urlsafe(32))
     key_dir = state_dir / "keys"

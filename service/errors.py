@@ -181,6 +181,8 @@ class StoreUnavailable(ServiceUnavailable):
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> StoreUnavailable:
+        """The driver's own error (SQLAlchemy wraps it as ``orig``): its class and first line."""
         orig = getattr(exc, "orig", None) or exc
-        text = str(orig).strip().splitlines()[0][:200] if str(orig).strip() else ""
-        return cls(f"{type(orig).__name__}: {text}" if text else type(orig).__name__)
+        lines = str(orig).strip().splitlines()
+        name = type(orig).__name__
+        return cls(f"{name}: {lines[0][:200]}" if lines else name)

@@ -8,6 +8,7 @@ because the operator's deployment (a mounted secret, a shared volume) owns them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import stat
@@ -18,6 +19,8 @@ from pathlib import Path
 from service.keys import SigningKey, generate, load_pem
 
 _FILE_NAME = re.compile(r"(\d{8}T\d{6}Z)-[A-Za-z0-9_-]+\.pem")
+#: The creation time at the start of a key file's name.
+_STAMP = "%Y%m%dT%H%M%SZ"
 
 
 def load_dir(directory: Path) -> list[SigningKey]:
@@ -46,7 +49,7 @@ def write_new_key(directory: Path, alg: str, *, now: float | None = None) -> Sig
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(key.pem())
-    return SigningKey(key.private_key, key.alg, key.kid, key.public_jwk, created, path.name)
+    return dataclasses.replace(key, name=path.name)
 
 
 def permission_warnings(directory: Path) -> list[str]:
@@ -71,12 +74,12 @@ def permission_warnings(directory: Path) -> list[str]:
 
 
 def _stamp(created: float) -> str:
-    return datetime.fromtimestamp(created, UTC).strftime("%Y%m%dT%H%M%SZ")
+    return datetime.fromtimestamp(created, UTC).strftime(_STAMP)
 
 
 def _created(path: Path) -> float:
     match = _FILE_NAME.fullmatch(path.name)
     if match:
-        stamp = datetime.strptime(match[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        stamp = datetime.strptime(match[1], _STAMP).replace(tzinfo=UTC)
         return stamp.timestamp()
     return path.stat().st_mtime

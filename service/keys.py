@@ -100,6 +100,7 @@ def algorithm_for(key: object) -> str:
 
 
 def public_jwk(key: PublicKey) -> dict[str, str]:
+    """The RFC 7638 required members of ``key``'s public JWK (no ``kid``, ``alg``, ``use``)."""
     jwk: Any
     if isinstance(key, ec.EllipticCurvePublicKey):
         jwk = ECAlgorithm.to_jwk(key, as_dict=True)
@@ -122,6 +123,7 @@ def thumbprint(jwk: Mapping[str, str]) -> str:
 
 
 def generate(alg: str, *, created: float | None = None) -> SigningKey:
+    """A new private key for ``alg`` (ES256, EdDSA, or RS256 with :data:`NEW_RSA_BITS`)."""
     key: PrivateKey
     if alg == "ES256":
         key = ec.generate_private_key(ec.SECP256R1())
@@ -135,6 +137,7 @@ def generate(alg: str, *, created: float | None = None) -> SigningKey:
 
 
 def load_pem(data: bytes, *, created: float | None = None, name: str = "") -> SigningKey:
+    """An unencrypted PEM private key; ``name`` says where it came from in errors."""
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
@@ -219,12 +222,14 @@ class KeyRing:
         return [e.key for e in self._entries if e.until is None or now < e.until]
 
     def find(self, kid: str) -> SigningKey | None:
+        """A published key by ``kid``; ``None`` for an unknown or no longer published one."""
         for key in self.published():
             if key.kid == kid:
                 return key
         return None
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
+        """The JWK Set (RFC 7517 §5) of every published key."""
         return {"keys": [key.jwk() for key in self.published()]}
 
     def starts(self, key: SigningKey) -> float | None:
@@ -267,4 +272,5 @@ class _Entry:
 
 
 def publish_window(max_token_ttl: int) -> int:
+    """Seconds a retired key stays published: the longest token TTL plus :data:`PUBLISH_MARGIN`."""
     return max_token_ttl + PUBLISH_MARGIN

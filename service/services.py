@@ -26,6 +26,7 @@ from service.oauth.server import OAuthServer
 from service.state import State
 from service.state.memory import MemoryState
 from service.tokens import TokenIssuer, TokenVerifier
+from service.workers import workers
 
 if TYPE_CHECKING:
     from service.store.apitokens import ApiTokenStore
@@ -74,6 +75,13 @@ def load_keyring(settings: Settings, *, now: Callable[[], float] = time.time) ->
     per replica would sign tokens the other replicas' JWKS does not publish.
     """
     found, where = read_keys(settings)
+    if not found and settings.signing_keys_pem is not None:
+        # A file written by `keys generate` would be ignored: the variable wins.
+        raise ConfigError(
+            f"no signing key in {KEYS_ENV}: it holds no complete PEM private key block "
+            "(-----BEGIN PRIVATE KEY----- to -----END PRIVATE KEY-----); make one with "
+            "`shapestoken keys generate --print`"
+        )
     if not found:
         raise ConfigError(f"no signing key in {where}; create one with `shapestoken keys generate`")
     ring = keys.KeyRing(
@@ -182,6 +190,7 @@ def build_services(
     monotonic: Callable[[], float] = time.monotonic,
     api_tokens: TokenLookup | None = None,
 ) -> Services:
+    """Everything the endpoints use; a test may pass its own keyring, state and clocks."""
     source = key_source(settings) if keyring is None else None
     keyring = keyring or load_keyring(settings, now=now)
     state = state or build_state(settings, now=now, monotonic=monotonic)
@@ -239,18 +248,15 @@ def warn_if_state_per_process(settings: Settings, environ: Mapping[str, str] = o
     and gunicorn's default for theirs, and what ``shapestoken serve --workers N``
     passes to its workers.
     """
-    try:
-        workers = int(environ.get("WEB_CONCURRENCY", "1"))
-    except ValueError:
-        return
-    if settings.state == "memory" and workers > 1:
+    count = workers(environ)
+    if settings.state == "memory" and count > 1:
         per_customer = settings.rate_limits.per_customer
         log.warning(
-            f'state = "memory" with {workers} workers: limits and revocations are per '
-            f"process (a customer may mint {workers} x {per_customer}, and a revocation "
+            f'state = "memory" with {count} workers: limits and revocations are per '
+            f"process (a customer may mint {count} x {per_customer}, and a revocation "
             'holds only in the worker that took it); set state = "redis://host:6379/0" '
             "to share them",
-            extra={"fields": {"workers": workers}},
+            extra={"fields": {"workers": count}},
         )
 
 

@@ -38,7 +38,6 @@ _REQUIRED = ["iss", "sub", "aud", "iat", "nbf", "exp", "jti", "client_id", "toke
 #: The kinds of token, in the ``token_use`` claim (and the token response's ``identifier``).
 TokenUse = Literal["customer", "client_credentials", "implicit"]
 CLIENT_KINDS: frozenset[str] = frozenset({"client_credentials", "implicit"})
-KINDS: frozenset[str] = CLIENT_KINDS | {"customer"}
 
 
 class Claims(TypedDict):

@@ -24,7 +24,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
 from service.errors import ConfigError
@@ -52,7 +52,8 @@ def share_metrics(environ: MutableMapping[str, str] = os.environ) -> Path | None
     return directory
 
 
-def workers(environ: MutableMapping[str, str]) -> int:
+def workers(environ: Mapping[str, str]) -> int:
+    """The worker count in ``WEB_CONCURRENCY``; 1 when unset or not a number."""
     try:
         return int(environ.get(WORKERS_ENV, "1"))
     except ValueError:

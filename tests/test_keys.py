@@ -91,6 +91,14 @@ def test_no_key_is_a_start_up_error(tmp_path: Path) -> None:
         load_keyring(make_settings(tmp_path))
 
 
+def test_a_bundle_without_a_pem_block_says_how_to_make_one() -> None:
+    # `keys generate` alone writes a file, which the variable would hide.
+    cut = keys.generate("ES256").pem().decode().rpartition("-----END")[0]
+    settings = make_settings(signing_keys_pem=Secret(cut))
+    with pytest.raises(ConfigError, match="SHAPESTOKEN_SIGNING_KEYS.*keys generate --print"):
+        load_keyring(settings)
+
+
 def test_active_key_must_match_signing_alg(tmp_path: Path) -> None:
     keyfiles.write_new_key(tmp_path / "keys", "EdDSA")
     with pytest.raises(ConfigError, match="keys rotate"):

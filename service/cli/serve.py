@@ -12,7 +12,7 @@ from service import logs
 from service.cli.base import Commands
 from service.config import CONFIG_ENV, config_path, load_settings
 from service.errors import ConfigError
-from service.workers import DIR_ENV
+from service.workers import DIR_ENV, WORKERS_ENV
 
 
 def register(commands: Commands) -> None:
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         os.environ[CONFIG_ENV] = str(path.resolve())
         # The worker count as uvicorn, gunicorn and platforms pass it: each worker
         # reads it to warn when its state is per process.
-        os.environ["WEB_CONCURRENCY"] = str(args.workers)
+        os.environ[WORKERS_ENV] = str(args.workers)
         # The workers add up their metrics in one directory, new for this run
         # (service.workers), unless the operator names one.
         made = None

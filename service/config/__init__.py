@@ -4,9 +4,11 @@ This package is the only code that reads the environment. Any string of the form
 ``env:NAME`` is replaced by the variable ``NAME``; a missing variable, an unknown
 key or a short secret is a :class:`ConfigError` naming it, because a typo must
 never silently turn a security setting off. Each section has its own module:
-:mod:`~service.config.shops`, :mod:`~service.config.limits`; single values are
-checked by :mod:`~service.config.values`. OAuth clients are in
-:mod:`~service.config.clients`.
+:mod:`~service.config.shops`, :mod:`~service.config.clients` (OAuth clients),
+:mod:`~service.config.limits`, :mod:`~service.config.state` and
+:mod:`~service.config.store` (the database and the dashboard); single values
+are checked by :mod:`~service.config.values`, and :mod:`~service.config.advice`
+warns about valid settings that are probably a mistake.
 """
 
 from __future__ import annotations
@@ -133,6 +135,10 @@ class Settings:
         return "\n".join(lines)
 
 
+#: What a config file leaves out: the dataclass's defaults, read from one place.
+_DEFAULTS = Settings(issuer="", shops={})
+
+
 def config_path(environ: Mapping[str, str] = os.environ) -> Path | None:
     """The config file to use: ``$SHAPESTOKEN_CONFIG``, else ``./shapestoken.toml`` if present."""
     if value := environ.get(CONFIG_ENV):
@@ -173,7 +179,7 @@ def parse_settings(
     raw = values.resolve_env(raw, environ)
     values.check_keys(raw, _TOP_KEYS, "")
     issuer = values.issuer(raw.get("issuer"))
-    ttl = token_ttl(raw.get("token_ttl", 900), "token_ttl")
+    ttl = token_ttl(raw.get("token_ttl", _DEFAULTS.token_ttl), "token_ttl")
     keys_pem = environ.get(KEYS_ENV)
     if keys_pem and not keys_pem.isascii():
         # PEM is ASCII; typographic quotes or a BOM from a copy-paste are not. The
@@ -190,18 +196,29 @@ def parse_settings(
         shops=shops,
         token_ttl=ttl,
         signing_key_dir=base_dir
-        / values.string(raw.get("signing_key_dir", "var/keys"), "signing_key_dir"),
-        signing_keys_pem=Secret(keys_pem) if keys_pem else None,
-        signing_alg=values.choice(raw.get("signing_alg", "ES256"), ALGORITHMS, "signing_alg"),
-        key_activation_delay=values.integer(
-            raw.get("key_activation_delay", 900), "key_activation_delay", 0, 86400
+        / values.string(
+            raw.get("signing_key_dir", str(_DEFAULTS.signing_key_dir)), "signing_key_dir"
         ),
-        state=parse_state(raw.get("state", "memory")),
-        log_format=values.choice(raw.get("log_format", "text"), ("text", "json"), "log_format"),
-        access_log=values.boolean(raw.get("access_log", True), "access_log"),
+        signing_keys_pem=Secret(keys_pem) if keys_pem else None,
+        signing_alg=values.choice(
+            raw.get("signing_alg", _DEFAULTS.signing_alg), ALGORITHMS, "signing_alg"
+        ),
+        key_activation_delay=values.integer(
+            raw.get("key_activation_delay", _DEFAULTS.key_activation_delay),
+            "key_activation_delay",
+            0,
+            86400,
+        ),
+        state=parse_state(raw.get("state", _DEFAULTS.state)),
+        log_format=values.choice(
+            raw.get("log_format", _DEFAULTS.log_format), ("text", "json"), "log_format"
+        ),
+        access_log=values.boolean(raw.get("access_log", _DEFAULTS.access_log), "access_log"),
         rate_limits=parse_rate_limits(raw.get("rate_limits", {})),
         store=parse_store(raw, base_dir=base_dir),
-        forwarded_allow_ips=values.networks(environ.get(FORWARDED_ENV, "127.0.0.1"), FORWARDED_ENV),
+        forwarded_allow_ips=values.networks(
+            environ.get(FORWARDED_ENV, ",".join(_DEFAULTS.forwarded_allow_ips)), FORWARDED_ENV
+        ),
         source=source,
         clients=clients,
     )

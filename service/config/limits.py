@@ -62,6 +62,7 @@ class RateLimits:
 
 
 def parse_rate_limits(raw: object) -> RateLimits:
+    """The ``[rate_limits]`` table; each key left out keeps its :class:`RateLimits` default."""
     table: Mapping[str, Any] = values.table(raw, "rate_limits")
     values.check_keys(table, KEYS, "rate_limits.")
     defaults = RateLimits()

@@ -77,10 +77,12 @@ class ShopConfig:
 
 
 def token_ttl(value: object, key: str) -> int:
+    """A customer token lifetime in seconds, from :data:`MIN_TTL` to :data:`MAX_TTL`."""
     return values.integer(value, key, MIN_TTL, MAX_TTL)
 
 
 def parse_shops(raw: object, *, issuer: str, default_ttl: int) -> dict[str, ShopConfig]:
+    """Every ``[shops."<domain>"]`` table; at least one, each with its own audience."""
     if not isinstance(raw, Mapping) or not raw:
         raise ConfigError('shops: configure at least one [shops."<name>.myshopify.com"] table')
     shops = {
@@ -114,6 +116,7 @@ def check_audiences(shops: Iterable[ShopConfig], *, issuer: str) -> None:
 
 
 def parse_shop(domain: str, raw: object, *, issuer: str, default_ttl: int) -> ShopConfig:
+    """One shop's table; ``default_ttl`` is the top-level ``token_ttl``."""
     where = f'shops."{domain}"'
     if not SHOP_DOMAIN.fullmatch(domain):
         raise ConfigError(f"{where}: a shop is named by its <name>.myshopify.com domain")

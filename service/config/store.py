@@ -108,6 +108,7 @@ def parse_store(raw: Mapping[str, Any], *, base_dir: Path) -> StoreConfig:
 
 
 def api_scopes(value: object) -> tuple[str, ...]:
+    """The ``api_scopes`` list: RFC 6749 scope tokens, no repeats, at most :data:`MAX_SCOPES`."""
     scopes = values.string_list(value, "api_scopes")
     for scope in scopes:
         if not SCOPE_TOKEN.fullmatch(scope):

@@ -44,12 +44,14 @@ def check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
 
 
 def table(value: object, key: str) -> Mapping[str, Any]:
+    """``value`` if it is a TOML table."""
     if not isinstance(value, Mapping):
         raise ConfigError(f"{key}: expected a table")
     return value
 
 
 def secret(value: object, key: str) -> Secret:
+    """A shared secret of at least :data:`~service.secret.MIN_SECRET_BYTES` bytes."""
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{key}: expected a secret string or 'env:NAME'")
     result = Secret(value)
@@ -61,6 +63,7 @@ def secret(value: object, key: str) -> Secret:
 
 
 def issuer(value: object) -> str:
+    """The issuer URL without a trailing slash: https, or http for a local host only."""
     if value is None:
         raise ConfigError('issuer: required, e.g. issuer = "https://tokens.example.com"')
     text = string(value, "issuer").rstrip("/")
@@ -93,10 +96,12 @@ def origin(value: object, key: str) -> str:
 
 
 def origins(value: object, key: str) -> frozenset[str]:
+    """A list of browser origins, each normalised by :func:`origin`; may be empty."""
     return frozenset(origin(item, key) for item in string_list(value, key, allow_empty=True))
 
 
 def integer(value: object, key: str, low: int, high: int) -> int:
+    """An integer (not a boolean) from ``low`` to ``high``, both included."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ConfigError(f"{key}: expected an integer from {low} to {high}, got {value!r}")
     return value
@@ -121,6 +126,7 @@ def choice(value: object, choices: tuple[str, ...], key: str) -> str:
 
 
 def string_list(value: object, key: str, *, allow_empty: bool = False) -> list[str]:
+    """A list of non-empty strings; empty only with ``allow_empty``."""
     if not isinstance(value, list) or (not value and not allow_empty):
         raise ConfigError(f"{key}: expected a {'' if allow_empty else 'non-empty '}list")
     return [string(item, f"{key}[{i}]") for i, item in enumerate(value)]

@@ -15,12 +15,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from service.apitokens import PREFIX
 from service.errors import InvalidToken
 from service.state import State
 from service.tokens import Claims, TokenVerifier
 
 #: Admin-made API tokens start with this (DESIGN "API tokens").
-API_TOKEN_PREFIX = "stk_"
+API_TOKEN_PREFIX = PREFIX
 
 
 class TokenLookup(Protocol):

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Hashable, Mapping
 
 from service.config.limits import Rate
-from service.errors import CustomerBlocked, RateLimited, ReplayedProof
+from service.errors import CustomerBlocked, ReplayedProof
 from service.state import Block, Checks, State
 from service.state.gcra import RateLimiter
 
@@ -80,9 +80,7 @@ class MemoryState(State):
 
     async def check(self, checks: Checks) -> None:
         for name, key in checks.limits:
-            outcome = self._limiters[name].allow(key)
-            if not outcome.allowed:
-                raise RateLimited(retry_after=outcome.retry_after)
+            self._limiters[name].hit(key)
         if checks.customer is not None and checks.customer in self._blocks:
             raise CustomerBlocked()
         if checks.first_use is not None:

@@ -42,6 +42,7 @@ def create_engine(database: DatabaseURL) -> AsyncEngine:
 
 
 def alembic_config() -> Config:
+    """Alembic's configuration for the migrations shipped in the package."""
     config = Config()
     config.set_main_option("script_location", "service.store:migrations")
     return config

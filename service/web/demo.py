@@ -21,6 +21,7 @@ from service.config import Settings
 from service.dev import DEMO_CUSTOMER, DEMO_SHOP
 from service.errors import InvalidRequest
 from service.liquid import shopify_environment
+from service.oauth.metadata import TOKEN_PATH
 from service.signatures import parse_customer_id
 
 MODES = ("signed", "timestamped")
@@ -82,7 +83,7 @@ class DemoPage:
         self.metafields = {"omneo": {"id_secret": {"value": secret}}}
         self.endpoint = f"{settings.issuer}/v1/shops/{DEMO_SHOP}/customer-token"
         # The snippet's default guest_endpoint: the endpoint's origin + /oauth/token.
-        self.guest_endpoint = f"{settings.issuer}/oauth/token"
+        self.guest_endpoint = settings.issuer + TOKEN_PATH
         self.guest_client = settings.shops[DEMO_SHOP].guest_client
         self.environment = shopify_environment()
         self.template = self.environment.get_template("demo")

@@ -83,6 +83,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int = MAX_BODY) -> by
 
 
 def media_type(scope: Scope) -> str:
+    """The body's type, JSON (UTF-8 only) or form; anything else is a 415."""
     value = header(scope, b"content-type") or ""
     kind, _, params = value.partition(";")
     kind = kind.strip().lower()
@@ -107,6 +108,7 @@ async def read_fields(scope: Scope, receive: Receive, *, max_fields: int = 16) -
 
 
 def parse_json_object(text: str) -> dict[str, object]:
+    """A JSON object without duplicate keys or NaN/Infinity; anything else is a 400."""
     try:
         value = _DECODER.decode(text)
     except InvalidRequest:
@@ -206,12 +208,10 @@ class CORSPolicy:
 
     def check(self, origin: str | None) -> dict[str, str]:
         """Headers for the response to ``origin``; raises 403 for a browser origin not allowed."""
-        if origin is None:
-            # No Origin: a server or curl, not a browser page (CORS does not apply).
-            return {"Vary": "Origin"}
-        if origin not in self.allowed:
+        # No Origin: a server or curl, not a browser page (CORS does not apply).
+        if origin is not None and origin not in self.allowed:
             raise OriginNotAllowed(headers={"Vary": "Origin"})
-        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        return self.allow(origin)
 
     def allow(self, origin: str | None) -> dict[str, str]:
         """Headers that let ``origin`` read a response if it is allowed; never raises."""

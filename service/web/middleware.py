@@ -14,7 +14,7 @@ from service.accesslog import AccessLog, access_log
 from service.errors import MisdirectedRequest, NotFound
 from service.metrics import Metrics
 from service.web.http import error_response
-from service.web.lean import LeanRoutes, request_state
+from service.web.lean import LeanRoutes, header, request_state
 
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{8,64}")
 #: An Origin is scheme://host[:port]; anything longer is cut, it is caller-chosen.
@@ -103,10 +103,8 @@ class RequestLog:
 
 
 def _origin(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == b"origin":
-            return bytes(value[:MAX_ORIGIN]).decode("latin-1")
-    return "-"
+    origin = header(scope, b"origin")
+    return "-" if origin is None else origin[:MAX_ORIGIN]
 
 
 def _request_id(scope: Scope) -> bytes:

@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope
 
 from service.config import ClientConfig
 from service.errors import ServiceError
+from service.oauth.metadata import INTROSPECTION_PATH, REVOCATION_PATH, TOKEN_PATH
 from service.oauth.params import oauth_params
 from service.services import Services
 from service.web.customer import token_reply
@@ -23,7 +24,7 @@ from service.web.http import JSON, NO_STORE, CORSPolicy, client_ip, read_fields
 from service.web.lean import LeanEndpoint, Reply, header
 
 #: The token endpoint and its aliases (Google-style and GitHub-style paths).
-TOKEN_PATHS = ("/oauth/token", "/v1/oauth:token", "/oauth/access_token")
+TOKEN_PATHS = (TOKEN_PATH, "/v1/oauth:token", "/oauth/access_token")
 #: A form may carry parameters the service does not read (RFC 6749 §3.2: ignored).
 MAX_PARAMETERS = 64
 
@@ -46,8 +47,8 @@ class OAuthEndpoints:
         for path in TOKEN_PATHS:
             routes.append(Route(path, token, methods=["POST"]))
             routes.append(Route(path, self.preflight, methods=["OPTIONS"]))
-        routes.append(Route("/oauth/introspect", self.introspect, methods=["POST"]))
-        routes.append(Route("/oauth/revoke", self.revoke, methods=["POST"]))
+        routes.append(Route(INTROSPECTION_PATH, self.introspect, methods=["POST"]))
+        routes.append(Route(REVOCATION_PATH, self.revoke, methods=["POST"]))
         return routes
 
     async def token(self, scope: Scope, receive: Receive) -> Reply:

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from service.oauth.metadata import JWKS_PATH
 from service.services import Services
 from service.web.http import JSON
 
@@ -19,7 +20,7 @@ class WellKnownEndpoints:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/.well-known/jwks.json", self.jwks, methods=["GET"]),
+            Route(JWKS_PATH, self.jwks, methods=["GET"]),
             Route("/.well-known/oauth-authorization-server", self.metadata, methods=["GET"]),
         ]
 

@@ -18,17 +18,20 @@ HEADERS = [
     # A new token is on exactly one response: no cache, no back-button copy.
     (b"cache-control", b"no-store"),
 ]
+#: The names above: an app's own value for any of them is replaced.
+_NAMES = frozenset(name for name, _ in HEADERS)
 
 
 class AdminHeaders:
+    """Sets :data:`HEADERS` on every response of the dashboard, over the app's own."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                names = {name for name, _ in HEADERS}
-                kept = [(n, v) for n, v in message.get("headers", ()) if n.lower() not in names]
+                kept = [(n, v) for n, v in message.get("headers", ()) if n.lower() not in _NAMES]
                 message["headers"] = [*kept, *HEADERS]
             await send(message)
 
