@@ -48,6 +48,7 @@ def test_range_is_ignored_on_static_files(client: TestClient, range_header: str)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/javascript")
     assert response.content == whole.content
+    assert "accept-ranges" not in response.headers  # nor does it offer ranges
 
 
 @pytest.mark.parametrize(

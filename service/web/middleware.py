@@ -147,7 +147,8 @@ class StaticHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
+                # Ranges are ignored, so none are advertised (RFC 9110 §14.3).
+                headers = [(k, v) for k, v in message.get("headers", ()) if k != b"accept-ranges"]
                 if script_type is not None and message["status"] == 200:
                     headers = [(k, v) for k, v in headers if k.lower() != b"content-type"]
                     headers.append((b"content-type", script_type))
