@@ -85,6 +85,21 @@ def test_the_document_is_openapi_3_1_with_this_issuer(client: TestClient) -> Non
     assert SECRET not in response.text
 
 
+def test_every_429_and_503_declares_its_retry_after(client: TestClient) -> None:
+    # The service sends Retry-After with both (a limit's wait; 1 s for an outage).
+    paths = client.get("/openapi.json").json()["paths"]
+    declared = {
+        (path, method, status): response.get("headers", {}).get("Retry-After", {})
+        for path, item in paths.items()
+        for method, operation in item.items()
+        if isinstance(operation, dict)
+        for status, response in operation["responses"].items()
+        if status in ("429", "503")
+    }
+    assert {status for _, _, status in declared} == {"429", "503"}
+    assert all(header.get("required") is True for header in declared.values()), declared
+
+
 #: The fuzz server's clients: a confidential one that may introspect, a public one.
 BACKEND, BACKEND_SECRET = "fuzz-backend", "fuzz-secret-" + "b" * 40
 WEB = "fuzz-web"

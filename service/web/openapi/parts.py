@@ -45,7 +45,8 @@ def errors(
     codes: Mapping[int, Sequence[str]], *, headers: Mapping[int, dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     """Error responses: each status allows exactly its listed ``error`` codes."""
-    headers = {429: RETRY_AFTER, **(headers or {})}
+    # A 429 says when the limit frees up; a 503 (Redis or the database) says retry in 1 s.
+    headers = {429: RETRY_AFTER, 503: RETRY_AFTER, **(headers or {})}
     responses: dict[str, Any] = {}
     for status, names in sorted(codes.items()):
         response: dict[str, Any] = {
