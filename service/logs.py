@@ -113,6 +113,31 @@ def configure(
     request_lines.write_to(handler, formatter.stamps, json=log_format == "json")
 
 
+def server_log_config(log_format: str) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` putting the server's own lines in ``log_format``.
+
+    ``shapestoken serve`` hands it to uvicorn, so its start, stop and error lines
+    are written to stderr in the same shape as the service's (with JSON, one JSON
+    object per line throughout). ``_granian`` is Granian's logger, for a
+    ``GRANIAN_LOG_CONFIG`` written the same way.
+    """
+    formatter = JSONFormatter if log_format == "json" else TextFormatter
+    server = {"handlers": ["stderr"], "level": "INFO", "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"service": {"()": f"{__name__}.{formatter.__name__}"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "service",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {"uvicorn": server, "_granian": server},
+    }
+
+
 def json_line(entry: dict[str, Any]) -> str:
     """``entry`` as compact JSON, non-ASCII escaped, as ``json.dumps`` writes it."""
     try:

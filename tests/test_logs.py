@@ -3,7 +3,11 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -12,6 +16,16 @@ from service import keys, logs
 from service.services import build_services
 from service.web.app import create_app
 from tests.conftest import ORIGIN, SECRET, SHOP, Clock, make_settings, sign
+from tests.readme import example
+from tests.servers import (
+    Server,
+    config_toml,
+    free_port,
+    server_env,
+    shapestoken,
+    start_procfile,
+    wait_ready,
+)
 
 
 @pytest.fixture
@@ -171,3 +185,57 @@ def test_an_unhandled_error_logs_server_error(
     assert response.status_code == 500 and response.json()["error"] == "server_error"
     request_line = next(line for line in captured.getvalue().splitlines() if " request " in line)
     assert request_line.endswith(f" error=server_error origin={ORIGIN}")
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_shapestoken_serve_writes_the_servers_own_lines_in_the_format_too(
+    tmp_path: Path, log_format: str
+) -> None:
+    port = free_port()
+    config = tmp_path / "shapestoken.toml"
+    config.write_text(config_toml(f"http://127.0.0.1:{port}", extra=f'log_format = "{log_format}"'))
+    env = server_env(config)
+    assert shapestoken("keys", "generate", env=env).returncode == 0
+    log = tmp_path / "serve.log"
+    with log.open("wb") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service", "serve", "--port", str(port)],
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, config, env, log)
+    try:
+        wait_ready(server)
+    finally:
+        output = server.stop()
+    lines = output.splitlines()
+    assert any("Started server process" in line for line in lines)  # uvicorn's own
+    assert any("request" in line and "/healthz" in line for line in lines)  # the service's
+    if log_format == "json":
+        entries = [json.loads(line) for line in lines]  # every line, uvicorn's included
+        assert all({"time", "level", "message"} <= set(entry) for entry in entries)
+    else:
+        # "<date> <time> <LEVEL> ...", never uvicorn's "INFO:     ..." prefix.
+        assert all(
+            re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ ", line) for line in lines
+        )
+
+
+@pytest.mark.e2e
+def test_granian_writes_json_lines_with_the_readme_config(tmp_path: Path) -> None:
+    # The README's GRANIAN_LOG_CONFIG, as pasted, under the Procfile's command.
+    (tmp_path / "logging.json").write_text(example("server-log-config"))
+    port = free_port()
+    server = start_procfile(
+        tmp_path,
+        config_toml(f"http://127.0.0.1:{port}", extra='log_format = "json"'),
+        port=port,
+        env={"GRANIAN_LOG_CONFIG": str(tmp_path / "logging.json")},
+    )
+    output = server.stop()
+    entries = [json.loads(line) for line in output.splitlines()]  # every line
+    messages = [entry["message"] for entry in entries]
+    assert any(message.startswith("Starting granian") for message in messages)  # Granian's
+    assert "request" in messages  # the service's: wait_ready's /healthz

@@ -56,6 +56,7 @@ RUN_BY = {
     "tokens-revoke": [API_TOKENS_README],
     "access-log-config": ["test_accesslog:test_a_real_server_writes_or_skips_request_lines"],
     "access-log-cost": ["test_accesslog:test_the_readme_measures_a_request_line_as_pasted"],
+    "server-log-config": ["test_logs:test_granian_writes_json_lines_with_the_readme_config"],
 }
 
 

@@ -72,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         # The app takes the client address from FORWARDED_ALLOW_IPS's proxies itself.
         "proxy_headers": False,
         "log_level": "info",
+        # uvicorn's own lines (start, stop, errors) in the service's format too.
+        "log_config": logs.server_log_config(settings.log_format),
     }
     if args.workers > 1:
         assert path is not None
