@@ -120,11 +120,12 @@ def bare_app() -> Starlette:
 
 
 def service_app(directory: Path, secret: str) -> Starlette:
-    from service import keys, logs
     from service.config import Rate, RateLimits, Settings, ShopConfig
-    from service.secret import Secret
-    from service.services import build_services
+    from service.observability import logs
+    from service.signing import keys
+    from service.support.secret import Secret
     from service.web.app import create_app, settle_heap
+    from service.wiring import build_components
 
     shop = ShopConfig(
         domain=SHOP,
@@ -139,7 +140,7 @@ def service_app(directory: Path, secret: str) -> Starlette:
         rate_limits=RateLimits(per_customer=Rate(10**6, 1), per_ip=Rate(10**9, 1)),
     )
     keyring = keys.KeyRing([keys.generate("ES256")], window=3600)
-    app = create_app(settings, services=build_services(settings, keyring=keyring))
+    app = create_app(settings, components=build_components(settings, keyring=keyring))
     # As a server logs: one line per request, here to a file.
     logs.configure("text")
     handler = logs.log.handlers[0]
@@ -164,14 +165,14 @@ Switches = dict[str, Callable[[], contextlib.AbstractContextManager[None]]]
 
 def switches(app: Starlette) -> tuple[Switches, Switches]:
     """The endpoint's parts and the middleware's, and how to switch each off."""
-    from service import signatures
-    from service.accesslog import access_log
+    from service.customers import signatures
+    from service.observability.accesslog import access_log
     from service.web import customer
-    from service.web.lean import Reply
+    from service.web.http import Reply
 
-    services = app.state.services
-    signer = services.issuer._signer  # prepared by the warm-up's first mint
-    issued = services.customers.mint(services.customers.shop(SHOP), "42")
+    components = app.state.components
+    signer = components.issuer._signer  # prepared by the warm-up's first mint
+    issued = components.customers.mint(components.customers.shop(SHOP), "42")
     fixed = Reply(200, b"{}", [])
 
     async def allowed(checks: object) -> None:
@@ -189,12 +190,12 @@ def switches(app: Starlette) -> tuple[Switches, Switches]:
         ),
         # The mint without its signature (switched off just before).
         "JWT claims, jti, JSON, base64url": lambda: patched(
-            services.customers, "mint", lambda shop, customer_id: issued
+            components.customers, "mint", lambda shop, customer_id: issued
         ),
         "HMAC-SHA256 check of the id": lambda: patched(
             signatures.CustomerSigner, "verify", verified
         ),
-        "limits and blocks (one state call)": lambda: patched(services.state, "check", allowed),
+        "limits and blocks (one state call)": lambda: patched(components.state, "check", allowed),
         "token response body (JSON)": lambda: patched(
             customer, "token_reply", lambda issued, cors=None: fixed
         ),
@@ -202,7 +203,7 @@ def switches(app: Starlette) -> tuple[Switches, Switches]:
     middleware: Switches = {
         "request line (access log)": lambda: patched(access_log, "enabled", False),
         "metrics (prometheus-client)": lambda: patched(
-            services.metrics, "observe", lambda *args: None
+            components.metrics, "observe", lambda *args: None
         ),
     }
     return endpoint, middleware

@@ -32,7 +32,7 @@ from bench.workload import (
     customer_bodies,
 )
 from service.config import load_settings
-from service.keyfiles import write_new_key
+from service.signing.keyfiles import write_new_key
 from service.web.app import create_app, settle_heap
 
 WARMUP = 2_000
@@ -133,7 +133,7 @@ async def _mint(app: Starlette, customers: int, pauses: GCPauses) -> tuple[int, 
         if done == marks[0]:
             marks.pop(0)
             now, seconds = rss(pauses), time.perf_counter() - start
-            tracked = app.state.services.state.tracked_keys()
+            tracked = app.state.components.state.tracked_keys()
             rows.append(
                 f"| {done:,} | {now / MiB:.1f} | {(now - before) / MiB:.1f} "
                 f"| {tracked['per_customer']:,} | {tracked['per_ip']:,} | {seconds:.0f} |"

@@ -25,7 +25,7 @@ from bench.workload import (
     config_text,
     write_bodies,
 )
-from service.keyfiles import write_new_key
+from service.signing.keyfiles import write_new_key
 from tests.redis_server import RedisServer
 from tests.servers import Server, cpu_seconds, free_port, start_procfile, start_server
 

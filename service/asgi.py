@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.workers import share_metrics
+from service.observability.multiprocess import share_metrics
 
 # Before anything imports prometheus-client, which picks where values live on import.
 share_metrics()

@@ -13,12 +13,13 @@ import pytest
 from hypothesis import HealthCheck, settings
 from starlette.testclient import TestClient
 
-from service import keys, logs
 from service.config import Rate, RateLimits, Settings, ShopConfig
-from service.secret import Secret
-from service.services import build_services
-from service.signatures import CustomerSigner
+from service.customers.signatures import CustomerSigner
+from service.observability import logs
+from service.signing import keys
+from service.support.secret import Secret
 from service.web.app import create_app
+from service.wiring import build_components
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext
@@ -118,9 +119,9 @@ def client_factory(keyring: keys.KeyRing, clock: Clock) -> Iterator[ClientFactor
 
     def factory(**overrides: Any) -> TestClient:
         settings = make_settings(**overrides)
-        services = build_services(settings, keyring=keyring, now=clock, monotonic=clock)
+        components = build_components(settings, keyring=keyring, now=clock, monotonic=clock)
         client = functools.partial(TestClient, raise_server_exceptions=False)(
-            create_app(settings, services=services), base_url=ISSUER
+            create_app(settings, components=components), base_url=ISSUER
         )
         clients.append(client)
         return client

@@ -1,7 +1,7 @@
 """A stand-in for a Shopify theme: the real Liquid engine and the real snippet.
 
 Shopify's ``hmac_sha256`` and ``json`` filters are written here again, on purpose
-independently of ``service/liquid.py``: a test that rendered the snippet with the
+independently of ``service/dev/liquid.py``: a test that rendered the snippet with the
 service's own filters could not notice the two agreeing on the same mistake.
 """
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from service.secret import MIN_SECRET_BYTES
+from service.support.secret import MIN_SECRET_BYTES
 
 customer_ids = st.integers(min_value=1, max_value=10**20 - 1).map(str)
 secrets = st.binary(min_size=MIN_SECRET_BYTES, max_size=128)

@@ -17,8 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from service import logs
-from service.accesslog import ACCESS, AccessLog, access_log
+from service.observability import logs
+from service.observability.accesslog import ACCESS, AccessLog, access_log
 from tests.conftest import SHOP, LogRecords, sign
 from tests.readme import bash, example
 from tests.servers import ROOT, config_toml, free_port, start_server

@@ -17,11 +17,11 @@ from starlette.testclient import TestClient
 
 from service.config import StoreConfig
 from service.config.store import DatabaseURL
-from service.keys import KeyRing
-from service.secret import Secret
-from service.services import build_services
+from service.signing.keys import KeyRing
 from service.store import db
+from service.support.secret import Secret
 from service.web.app import create_app
+from service.wiring import build_components
 from tests.conftest import ADMIN_PASSWORD, ISSUER, Clock, admin_password_hash, make_settings
 from tests.databases import sqlite_database
 from tests.oauth import CLIENTS, GATEWAY, GATEWAY_SECRET, basic
@@ -82,9 +82,9 @@ def make_client(tmp_path: Path, keyring: KeyRing, clock: Clock) -> Iterator[Any]
         settings = make_settings(
             issuer=issuer, store=store_config(database, admin=admin), clients=CLIENTS
         )
-        services = build_services(settings, keyring=keyring, now=clock, monotonic=clock)
+        components = build_components(settings, keyring=keyring, now=clock, monotonic=clock)
         client = TestClient(
-            create_app(settings, services=services), base_url=issuer, follow_redirects=False
+            create_app(settings, components=components), base_url=issuer, follow_redirects=False
         )
         client.__enter__()
         clients.append(client)
@@ -133,7 +133,7 @@ def add_token(client: TestClient, **fields: Any) -> httpx.Response:
 
 def services_of(client: TestClient) -> Any:
     app: Any = client.app
-    return app.state.services
+    return app.state.components
 
 
 def introspect(client: TestClient, token: str) -> dict[str, object]:

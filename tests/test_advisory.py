@@ -10,9 +10,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from service import keys
 from service.errors import InvalidToken
-from service.tokens import TokenIssuer, TokenVerifier
+from service.signing import keys
+from service.signing.tokens import TokenIssuer, TokenVerifier
 from tests.conftest import AUDIENCE, ISSUER, Clock
 
 
@@ -177,7 +177,7 @@ def test_tokens_of_another_kind_do_not_pass_as_client_tokens(
 ) -> None:
     payload = {k: v for k, v in claims(clock, **overrides).items() if v is not None}
     with pytest.raises(InvalidToken):
-        verifier(keyring, clock).verify_client(forge(keyring.active, payload), audience=AUDIENCE)
+        verifier(keyring, clock).verify(forge(keyring.active, payload), audience=AUDIENCE)
 
 
 def test_a_list_audience_is_refused(keyring: keys.KeyRing, clock: Clock) -> None:

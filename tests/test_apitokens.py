@@ -1,4 +1,4 @@
-"""The API-token format and the rules for new tokens (service/apitokens.py)."""
+"""The API-token format and the rules for new tokens (service/store/stk.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.apitokens import (
+from service.store.stk import (
     BASE62,
     TOKEN_LENGTH,
     ApiToken,

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from service.config import Rate, RateLimits
+from service.customers.signatures import app_proxy_message, verify_app_proxy
 from service.errors import InvalidSignature, SignatureExpired
-from service.secret import Secret
-from service.signatures import app_proxy_message, verify_app_proxy
+from service.support.secret import Secret
 from tests.conftest import SHOP, ClientFactory, Clock, make_shop
 from tests.test_routes import assert_error
 

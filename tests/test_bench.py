@@ -23,8 +23,8 @@ from bench import memory, report, runner, workload, wrk
 from bench.report import Round
 from bench.wrk import LoadResult
 from service.config import Rate, parse_settings
-from service.secret import Secret
-from service.signatures import CustomerSigner, parse_customer_id
+from service.customers.signatures import CustomerSigner, parse_customer_id
+from service.support.secret import Secret
 from tests.servers import Server
 
 

@@ -88,11 +88,9 @@ def test_a_chunked_body_is_cut_off_past_4_kib(client: TestClient, path: str) -> 
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_a_body_that_stops_arriving_is_a_json_408(
-    client: TestClient, path: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_body_that_stops_arriving_is_a_json_408(client_factory: ClientFactory, path: str) -> None:
     # The body's deadline, shortened: the client sends a little, then nothing.
-    monkeypatch.setattr("service.web.http.BODY_TIMEOUT", 0.05)
+    client = client_factory(body_timeout=0.05)
     silence = asyncio.Event()
     first = True
     sent: list[Message] = []

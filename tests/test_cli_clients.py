@@ -11,8 +11,8 @@ import pytest
 
 from service.cli import main
 from service.config import parse_settings
-from service.oauth.clients import ClientRegistry
 from service.oauth.credentials import presented_credentials
+from service.oauth.registry import ClientRegistry
 from tests.conftest import SECRET
 
 

@@ -14,10 +14,10 @@ from starlette.testclient import TestClient
 from service.cli import main
 from service.config import load_settings, require_config_path
 from service.config.store import DatabaseURL, database_url
-from service.keys import KeyRing
-from service.services import build_services
+from service.signing.keys import KeyRing
 from service.store.apitokens import CACHE_TTL
 from service.web.app import create_app
+from service.wiring import build_components
 from tests.conftest import SECRET, Clock
 from tests.oauth import GATEWAY, GATEWAY_SECRET, GATEWAY_TOML, basic
 from tests.servers import config_toml, server_env, shapestoken
@@ -50,8 +50,10 @@ def configured(
 def api(configured: DatabaseURL, keyring: KeyRing, clock: Clock) -> Iterator[TestClient]:
     """The service on the CLI's config, as an API reaches it; its lookup cache runs on ``clock``."""
     settings = load_settings(require_config_path())
-    services = build_services(settings, keyring=keyring, monotonic=clock)
-    with TestClient(create_app(settings, services=services), base_url=settings.issuer) as client:
+    components = build_components(settings, keyring=keyring, monotonic=clock)
+    with TestClient(
+        create_app(settings, components=components), base_url=settings.issuer
+    ) as client:
         yield client
 
 

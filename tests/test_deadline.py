@@ -7,20 +7,20 @@ import gc
 
 import pytest
 
-from service import deadline as module
-from service.deadline import deadline
+from service.support import deadline as module
+from service.support.deadline import Deadline
 
 
 async def stalled(seconds: float) -> str:
     """Waits on something that never happens, within ``seconds``."""
-    with deadline(seconds):
+    with Deadline(seconds):
         await asyncio.Event().wait()
     return "finished"  # pragma: no cover (the event is never set)
 
 
 def test_a_block_that_ends_in_time_leaves_nothing_behind() -> None:
     async def main() -> tuple[int, int]:
-        with deadline(10):
+        with Deadline(10):
             await asyncio.sleep(0)
         watch = module._watch(asyncio.get_running_loop())
         return len(watch.pending), len(watch.expired)
@@ -44,7 +44,7 @@ def test_only_the_late_blocks_of_many_time_out() -> None:
         release = asyncio.Event()
 
         async def prompt() -> str:
-            with deadline(30):
+            with Deadline(30):
                 await release.wait()
             return "finished"
 
@@ -81,13 +81,13 @@ def test_a_cancellation_from_elsewhere_stays_a_cancellation() -> None:
 
 def test_outside_a_task_it_is_an_error() -> None:
     with pytest.raises(RuntimeError):
-        with deadline(1):
+        with Deadline(1):
             pass  # pragma: no cover
 
 
 def test_a_finished_loop_is_not_kept_alive() -> None:
     async def main() -> None:
-        with deadline(10):
+        with Deadline(10):
             await asyncio.sleep(0)
 
     asyncio.run(main())

@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from service.config import Settings
-from service.dev import DEMO_CUSTOMER, DEMO_SHOP, development_settings
+from service.dev.settings import DEMO_CUSTOMER, DEMO_SHOP, development_settings
 from service.web.app import create_app
 from tests.conftest import ClientFactory
 from tests.shopify_theme import hmac_sha256, read_config, scripts

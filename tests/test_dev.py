@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from service.dev import development_settings
+from service.dev.settings import development_settings
 from service.web.app import create_app
 from tests.servers import Server, start_dev_server
 from tests.test_routes import assert_error

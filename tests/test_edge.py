@@ -20,7 +20,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from service.web.http import BODY_TIMEOUT
 from tests.conftest import sign
 from tests.servers import (
     Server,
@@ -44,7 +43,8 @@ CONNECTIONS = 512
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = free_port()
-    text = config_toml(f"http://127.0.0.1:{port}").replace(
+    # A short body deadline: the slow-body tests wait it out.
+    text = config_toml(f"http://127.0.0.1:{port}", extra=f"body_timeout = {BODY_TIMEOUT}").replace(
         'per_ip = "10000/minute"', 'per_ip = "3/minute"'
     )
     server = start_procfile(tmp_path_factory.mktemp("edge"), text, port=port)
@@ -52,6 +52,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = server.stop()
     assert "Traceback" not in log
     assert sign("42") not in log
+
+
+BODY_TIMEOUT = 1
 
 
 def port_of(server: Server) -> int:

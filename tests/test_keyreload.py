@@ -6,9 +6,9 @@ import asyncio
 import io
 from pathlib import Path
 
-from service import keyfiles, keys
 from service.errors import ConfigError
-from service.keyreload import RELOAD_INTERVAL, KeyReloader
+from service.signing import keyfiles, keys
+from service.signing.keyreload import RELOAD_INTERVAL, KeyReloader
 from tests.conftest import Clock
 
 

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service import keyfiles, keys
 from service.errors import ConfigError
-from service.secret import Secret
-from service.services import load_keyring
+from service.signing import keyfiles, keys
+from service.support.secret import Secret
+from service.wiring import load_keyring
 from tests.conftest import Clock, make_settings
 
 

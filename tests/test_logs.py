@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from service import keys, logs
-from service.services import build_services
+from service.observability import logs
+from service.signing import keys
 from service.web.app import create_app
+from service.wiring import build_components
 from tests.conftest import ORIGIN, SECRET, SHOP, Clock, make_settings, sign
 from tests.readme import example
 from tests.servers import (
@@ -169,14 +170,16 @@ def test_an_unhandled_error_logs_server_error(
     captured: io.StringIO, keyring: keys.KeyRing, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = make_settings()
-    services = build_services(settings, keyring=keyring, now=clock, monotonic=clock)
+    components = build_components(settings, keyring=keyring, now=clock, monotonic=clock)
 
     async def broken(*args: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(services.state, "check", broken)
+    monkeypatch.setattr(components.state, "check", broken)
     use(captured, "text")
-    with TestClient(create_app(settings, services=services), raise_server_exceptions=False) as app:
+    with TestClient(
+        create_app(settings, components=components), raise_server_exceptions=False
+    ) as app:
         response = app.post(
             f"/v1/shops/{SHOP}/customer-token",
             json={"id": "42", "signature": sign("42")},

@@ -20,8 +20,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from service.metrics import Metrics, exposition, forget_dead_workers
-from service.workers import PREFIX
+from service.observability.metrics import Metrics, exposition, forget_dead_workers
+from service.observability.multiprocess import PREFIX
 from tests.conftest import SECRET, SHOP, sign
 from tests.servers import Server, config_toml, free_port, start_procfile, start_server
 

@@ -20,14 +20,14 @@ import pytest
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
-from service.apitokens import ApiToken, _checksum, new_token, token_hash
 from service.config import StoreConfig
 from service.config.store import DatabaseURL, database_url
-from service.keys import KeyRing
-from service.services import Services, build_services
+from service.signing.keys import KeyRing
 from service.store import db
 from service.store.apitokens import CACHE_TTL, ApiTokenStore
+from service.store.stk import ApiToken, _checksum, new_token, token_hash
 from service.web.app import create_app
+from service.wiring import Components, build_components
 from tests.conftest import ISSUER, ClientFactory, Clock, make_settings
 from tests.databases import Postgres
 from tests.oauth import (
@@ -52,19 +52,19 @@ INACTIVE = {"active": False}
 def client(database: DatabaseURL, keyring: KeyRing, clock: Clock) -> Iterator[TestClient]:
     db.prepare(database, migrate=True)
     settings = make_settings(clients=CLIENTS, store=StoreConfig(database, api_scopes=SCOPES))
-    services = build_services(settings, keyring=keyring, now=clock, monotonic=clock)
-    app = create_app(settings, services=services)
+    components = build_components(settings, keyring=keyring, now=clock, monotonic=clock)
+    app = create_app(settings, components=components)
     with TestClient(app, base_url=ISSUER, raise_server_exceptions=False) as client:
         yield client
 
 
-def services(client: TestClient) -> Services:
-    found: Services = client.app.state.services  # type: ignore[attr-defined]
+def components(client: TestClient) -> Components:
+    found: Components = client.app.state.components  # type: ignore[attr-defined]
     return found
 
 
 def store(client: TestClient) -> ApiTokenStore:
-    found = services(client).token_store
+    found = components(client).token_store
     assert found is not None
     return found
 
@@ -335,8 +335,8 @@ def test_a_database_outage_is_a_503_never_active(
 def test_an_unreachable_database_from_the_start(keyring: KeyRing, clock: Clock) -> None:
     down = database_url(f"postgresql://u:p@127.0.0.1:{free_port()}/none", Path("."))
     settings = make_settings(clients=CLIENTS, store=StoreConfig(down, api_scopes=SCOPES))
-    services = build_services(settings, keyring=keyring, now=clock, monotonic=clock)
-    with TestClient(create_app(settings, services=services), base_url=ISSUER) as client:
+    components = build_components(settings, keyring=keyring, now=clock, monotonic=clock)
+    with TestClient(create_app(settings, components=components), base_url=ISSUER) as client:
         token = new_token()
         response = introspect(client, token)
         assert_unavailable(response)
@@ -348,12 +348,8 @@ def test_an_unreachable_database_from_the_start(keyring: KeyRing, clock: Clock) 
 
 def test_without_a_database_an_api_token_is_inactive(client_factory: ClientFactory) -> None:
     client = client_factory(clients=CLIENTS)
-    assert services(client).api_tokens is None and services(client).token_store is None
+    assert components(client).token_store is None
     token = new_token()
     assert answer(client, token) == INACTIVE
     response = client.post("/oauth/revoke", data={"token": token}, headers=basic(CRM, CRM_SECRET))
     assert response.status_code == 200 and response.content == b""
-
-
-def test_the_database_is_the_lookup_introspection_asks(client: TestClient) -> None:
-    assert services(client).api_tokens is services(client).token_store is not None

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.config import ClientConfig
-from service.oauth.clients import ClientRegistry, hash_secret
 from service.oauth.credentials import Presented
 from service.oauth.errors import InvalidClient
+from service.oauth.registry import ClientRegistry, hash_secret
 
 SECRET = "k" * 43
 PREVIOUS = "p" * 43

@@ -11,10 +11,10 @@ import jwt
 import pytest
 from starlette.testclient import TestClient
 
-from service import keys
-from service.services import Services, build_services
-from service.tokens import TokenIssuer
+from service.signing import keys
+from service.signing.tokens import TokenIssuer
 from service.web.app import create_app
+from service.wiring import Components, build_components
 from tests.conftest import AUDIENCE, ISSUER, SHOP, ClientFactory, Clock, make_settings, sign
 from tests.oauth import (
     CLIENTS,
@@ -41,8 +41,8 @@ def client(client_factory: ClientFactory) -> TestClient:
     return client_factory(clients=CLIENTS)
 
 
-def services(client: TestClient) -> Services:
-    found: Services = client.app.state.services  # type: ignore[attr-defined]
+def components(client: TestClient) -> Components:
+    found: Components = client.app.state.components  # type: ignore[attr-defined]
     return found
 
 
@@ -163,7 +163,7 @@ def test_a_tampered_token_is_inactive(client: TestClient) -> None:
 
 def test_a_blocked_customers_tokens_are_inactive(client: TestClient) -> None:
     token = customer_token(client)
-    asyncio.run(services(client).state.block(SHOP, "42"))
+    asyncio.run(components(client).state.block(SHOP, "42"))
     assert answer(client, token) == INACTIVE
     assert answer(client, customer_token(client, "43"))["active"] is True
 
@@ -379,9 +379,10 @@ class FakeApiTokens:
 def test_api_tokens_are_answered_by_their_lookup(keyring: keys.KeyRing, clock: Clock) -> None:
     settings = make_settings(clients=CLIENTS)
     lookup = FakeApiTokens()
-    built = build_services(settings, keyring=keyring, now=clock, monotonic=clock, api_tokens=lookup)
-    assert built.api_tokens is lookup
-    with TestClient(create_app(settings, services=built), base_url=ISSUER) as client:
+    built = build_components(
+        settings, keyring=keyring, now=clock, monotonic=clock, api_tokens=lookup
+    )
+    with TestClient(create_app(settings, components=built), base_url=ISSUER) as client:
         assert answer(client, "stk_good") == {
             "active": True,
             "scope": "profiles:read",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from service.oauth.clients import ClientRegistry
 from service.oauth.metadata import authorization_server_metadata
+from service.oauth.registry import ClientRegistry
 from tests.conftest import ISSUER, ClientFactory
 from tests.oauth import CLIENTS
 

@@ -18,9 +18,9 @@ import pytest
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from service.keys import KeyRing
-from service.services import build_services
+from service.signing.keys import KeyRing
 from service.web.app import create_app
+from service.wiring import build_components
 from tests.conftest import ISSUER, SECRET, SHOP, Clock, make_settings, sign
 from tests.oauth import CLIENTS as OAUTH_CLIENTS
 from tests.servers import Server, config_toml, free_port, start_procfile
@@ -67,8 +67,8 @@ def test_with_every_part_on_every_route_but_the_pages_is_documented(
     # OAuth clients, API tokens and the dashboard on: a route that exists only when
     # something is configured needs an entry too. (/demo is development mode's page.)
     settings = make_settings(store=store_config(migrated(tmp_path)), clients=OAUTH_CLIENTS)
-    services = build_services(settings, keyring=keyring, now=clock, monotonic=clock)
-    with TestClient(create_app(settings, services=services), base_url=ISSUER) as client:
+    components = build_components(settings, keyring=keyring, now=clock, monotonic=clock)
+    with TestClient(create_app(settings, components=components), base_url=ISSUER) as client:
         routes = app_routes(client)
         pages = {route for route in routes if route[0].startswith(PAGES)}
         assert ("/admin/{path}", "GET") in pages  # the dashboard really is on

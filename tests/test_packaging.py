@@ -18,7 +18,7 @@ def test_the_wheel_carries_the_browser_assets(tmp_path: Path) -> None:
         "service/_assets/static/js/shapes-token.js",
         "service/_assets/static/js/shapes-token.mjs",
         "service/_assets/liquid_snippets/shapes-token.liquid",
-        "service/web/templates/demo.liquid",
+        "service/dev/templates/demo.liquid",
         "service/py.typed",
         "service/web/app.py",
         # The Redis state's scripts, read with importlib.resources.

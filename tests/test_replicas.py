@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from service import keys
+from service.signing import keys
 from service.state.monitor import SETTLE
 from tests.conftest import SECRET, Clock, sign
 from tests.redis_server import RedisServer

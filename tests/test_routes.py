@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from service.config import Rate, RateLimits
-from service.secret import Secret
+from service.support.secret import Secret
 from tests.conftest import (
     AUDIENCE,
     ISSUER,

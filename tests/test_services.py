@@ -1,4 +1,4 @@
-"""Building the services: the state backend that the settings name, and its warnings."""
+"""Building the components: the state backend that the settings name, and its warnings."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import logging
 import pytest
 
 from service.config.state import parse_state
-from service.services import build_state, warn_if_state_per_process
 from service.state.memory import MemoryState
 from service.state.redis import RedisState
+from service.wiring import build_state, warn_if_state_per_process
 from tests.conftest import LogRecords, make_settings
 
 

@@ -7,14 +7,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.errors import InvalidRequest, InvalidSignature, SignatureExpired
-from service.secret import Secret
-from service.signatures import (
+from service.customers.signatures import (
     CustomerSigner,
     check_timestamp,
     parse_customer_id,
     parse_timestamp,
 )
+from service.errors import InvalidRequest, InvalidSignature, SignatureExpired
+from service.support.secret import Secret
 from tests import strategies
 
 

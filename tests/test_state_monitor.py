@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from service.errors import StateUnavailable
-from service.metrics import text as metrics_text
+from service.observability.metrics import text as metrics_text
 from service.state.monitor import SETTLE, BackendMonitor, describe
 from tests.conftest import Clock, LogRecords, Run
 

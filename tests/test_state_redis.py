@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from service.config.limits import Rate
 from service.errors import RateLimited, StateUnavailable
-from service.metrics import text as metrics_text
+from service.observability.metrics import text as metrics_text
 from service.state import Checks
 from service.state.memory import MemoryState
 from service.state.monitor import SETTLE

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.apitokens import TokenInputError, new_token, token_hash, utc
 from service.config.store import DatabaseURL, database_url
 from service.errors import StoreUnavailable
 from service.store import db
 from service.store.apitokens import CACHE_TTL, ApiTokenStore
 from service.store.schema import api_tokens
+from service.store.stk import TokenInputError, new_token, token_hash, utc
 from tests.conftest import Clock
 from tests.servers import free_port
 

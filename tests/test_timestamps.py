@@ -7,9 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from service.customers.signatures import CustomerSigner, check_timestamp
 from service.errors import InvalidSignature, SignatureExpired
-from service.secret import Secret
-from service.signatures import CustomerSigner, check_timestamp
+from service.support.secret import Secret
 from tests import strategies
 from tests.conftest import SECRET, SHOP, ClientFactory, Clock, make_shop, sign
 from tests.test_routes import assert_error, post_json

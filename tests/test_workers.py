@@ -9,14 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from service import workers
 from service.errors import ConfigError
-from service.workers import DIR_ENV, PREFIX, share_metrics
+from service.observability import multiprocess as workers
+from service.observability.multiprocess import DIR_ENV, PREFIX, share_metrics
 
 
 @pytest.fixture
 def temp_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr("service.workers.tempfile.gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(
+        "service.observability.multiprocess.tempfile.gettempdir", lambda: str(tmp_path)
+    )
     return tmp_path
 
 

@@ -1,9 +1,4 @@
-"""The ``shapestoken`` command.
-
-Each group of subcommands lives in its own module with a ``register`` function
-that adds its parsers. A :class:`~service.errors.ConfigError` anywhere becomes
-a one-line message on stderr and exit status 2.
-"""
+"""The shapestoken command: one module per group of subcommands, each with register()."""
 
 from __future__ import annotations
 
@@ -11,13 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from service.cli import admin, check, clients, customers, db, keys, serve, sign, tokens
+from service.cli import admin, check, client_secrets, customers, db, keys, serve, sign, tokens
 from service.cli.base import EXIT_CONFIG
 from service.config import CONFIG_ENV
 from service.errors import ConfigError, StoreUnavailable
 
 #: Modules whose ``register(commands)`` adds subcommands, in help order.
-COMMANDS = (serve, keys, sign, check, clients, customers, tokens, db, admin)
+COMMANDS = (serve, keys, sign, check, client_secrets, customers, tokens, db, admin)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

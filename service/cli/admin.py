@@ -7,10 +7,10 @@ import getpass
 import sys
 
 from service.cli.base import Commands
+from service.config.store import MAX_PASSWORD
 from service.errors import ConfigError
 
 MIN_PASSWORD = 12
-MAX_PASSWORD = 1024
 
 
 def register(commands: Commands) -> None:

@@ -7,7 +7,7 @@ import sys
 import time
 
 from service.cli.base import Commands, configured_settings
-from service.clock import iso8601
+from service.support.clock import iso8601
 
 
 def register(commands: Commands) -> None:
@@ -16,7 +16,7 @@ def register(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from service.services import load_keyring, startup_warnings
+    from service.wiring import load_keyring, startup_warnings
 
     settings = configured_settings()
     ring = load_keyring(settings)

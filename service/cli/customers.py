@@ -15,12 +15,12 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from service.cli.base import Commands, configured_settings
-from service.clock import iso8601
 from service.config import RedisURL, Settings
-from service.config.shops import SHOP_DOMAIN
+from service.config.values import SHOP_DOMAIN
+from service.customers.signatures import parse_customer_id
 from service.errors import ConfigError, ServiceError, StateUnavailable
-from service.logs import log
-from service.signatures import parse_customer_id
+from service.observability.logs import log
+from service.support.clock import iso8601
 
 if TYPE_CHECKING:
     from service.state.redis import RedisState

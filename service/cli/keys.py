@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from service import keyfiles, keys
 from service.cli.base import Commands, configured_settings
-from service.clock import iso8601
 from service.config import KEYS_ENV, Settings
 from service.errors import ConfigError
+from service.signing import keyfiles, keys
+from service.support.clock import iso8601
 
 
 def register(commands: Commands) -> None:
@@ -47,7 +47,7 @@ def generate_key(args: argparse.Namespace) -> int:
 
 
 def rotate(args: argparse.Namespace) -> int:
-    from service.services import load_keyring
+    from service.wiring import load_keyring
 
     settings = configured_settings()
     _refuse_env_keys(settings)
@@ -70,7 +70,7 @@ def rotate(args: argparse.Namespace) -> int:
 
 
 def list_keys(args: argparse.Namespace) -> int:
-    from service.services import load_keyring
+    from service.wiring import load_keyring
 
     ring = load_keyring(configured_settings())
     for key, state in ring.status():

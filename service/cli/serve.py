@@ -8,11 +8,12 @@ import shutil
 import tempfile
 from typing import Any
 
-from service import logs
 from service.cli.base import Commands
 from service.config import CONFIG_ENV, config_path, load_settings
+from service.config.values import LOCAL_HOSTS
 from service.errors import ConfigError
-from service.workers import DIR_ENV, WORKERS_ENV
+from service.observability import logs
+from service.observability.multiprocess import DIR_ENV, WORKERS_ENV
 
 
 def register(commands: Commands) -> None:
@@ -31,33 +32,31 @@ def register(commands: Commands) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from service.services import prepare_database
     from service.web.app import create_app, settle_heap
+    from service.wiring import prepare_database
 
     path = config_path()
     if path is not None:
         settings = load_settings(path)
     else:
-        from service.dev import development_settings
+        from service.dev.settings import development_settings
 
         settings = development_settings(args.port)
     logs.configure(settings.log_format, access_log=settings.access_log)
     if not settings.development:
-        from service.services import startup_warnings
+        from service.wiring import startup_warnings
 
         for warning in startup_warnings(settings):
             logs.log.warning(warning)
     if settings.development:
-        from service.dev import LOOPBACK
-
-        if args.host not in LOOPBACK:
+        if args.host not in LOCAL_HOSTS:
             raise ConfigError("development mode binds a loopback address only; add a config")
         if args.workers != 1:
             raise ConfigError("development mode runs one worker; add a config for more")
     # Before the banner: a database behind its migrations stops here, naming the command.
     prepare_database(settings)
     if settings.development:
-        from service.dev import banner
+        from service.dev.settings import banner
 
         for line in banner(settings):
             logs.log.warning(line)
@@ -82,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         # reads it to warn when its state is per process.
         os.environ[WORKERS_ENV] = str(args.workers)
         # The workers add up their metrics in one directory, new for this run
-        # (service.workers), unless the operator names one.
+        # (service.observability.multiprocess), unless the operator names one.
         made = None
         if not os.environ.get(DIR_ENV):
             made = os.environ[DIR_ENV] = tempfile.mkdtemp(prefix="shapestoken-metrics-")

@@ -6,8 +6,8 @@ import argparse
 import time
 
 from service.cli.base import Commands, configured_settings
+from service.customers.signatures import CustomerSigner, parse_customer_id
 from service.errors import ConfigError, ServiceError
-from service.signatures import CustomerSigner, parse_customer_id
 
 
 def register(commands: Commands) -> None:

@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from service.apitokens import ApiToken, TokenInputError, is_id, parse_duration, utc
 from service.cli.base import Commands, configured_settings
-from service.clock import iso8601
 from service.config import Settings
 from service.errors import ConfigError
+from service.store.stk import ApiToken, TokenInputError, is_id, parse_duration, utc
+from service.support.clock import iso8601
 
 if TYPE_CHECKING:  # SQLAlchemy is imported only when a command runs, not for --help
     from service.store.apitokens import ApiTokenStore

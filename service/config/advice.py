@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from service.secret import Secret
+from service.support.secret import Secret
 
 if TYPE_CHECKING:
-    from service.config import Settings
+    from service.config.settings import Settings
 
 #: The JWKS may be cached 300 s, and a running process re-reads its keys within
 #: 60 s: a shorter activation delay lets a new key sign before verifiers know it.

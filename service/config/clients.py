@@ -13,34 +13,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from service.config import values
-from service.config.shops import SHOP_DOMAIN
 from service.errors import ConfigError
 
 CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{3,64}", re.ASCII)
 SECRET_HASH = re.compile(r"sha256:([0-9a-f]{64})", re.ASCII)
-#: RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
-SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+", re.ASCII)
 GRANT_TYPES = ("client_credentials", "implicit")
 MIN_TTL, MAX_TTL, DEFAULT_TTL = 60, 86400, 3600
-
-KEYS = {
-    "secret_hashes",
-    "scopes",
-    "audiences",
-    "token_ttl",
-    "introspect",
-    "grant_types",
-    "allowed_origins",
-}
 
 
 @dataclass(frozen=True)
 class ClientConfig:
-    client_id: str
+    client_id: str = field(metadata=values.NOT_A_KEY)
     #: SHA-256 digests of the client's secrets (raw 32 bytes); empty for a public client.
     secret_hashes: tuple[bytes, ...]
     #: The most the client may ask for, in the order `*` grants them.
@@ -74,6 +61,10 @@ class ClientConfig:
         return lines
 
 
+#: The keys of a [clients."<id>"] table.
+KEYS = values.config_keys(ClientConfig)
+
+
 def parse_clients(raw: object, *, issuer: str) -> dict[str, ClientConfig]:
     """Every ``[clients."<id>"]`` table; none is fine (no OAuth clients)."""
     tables = values.table(raw, "clients")
@@ -88,7 +79,7 @@ def parse_client(client_id: str, raw: object, *, issuer: str) -> ClientConfig:
     where = f'clients."{client_id}"'
     if not CLIENT_ID.fullmatch(client_id):
         raise ConfigError(f"{where}: a client id is 3 to 64 of A-Z a-z 0-9 . _ -")
-    if SHOP_DOMAIN.fullmatch(client_id.lower()):
+    if values.SHOP_DOMAIN.fullmatch(client_id.lower()):
         raise ConfigError(
             f"{where}: a client may not be named like a shop; customer tokens carry the "
             "shop's domain as client_id, so such a client could revoke them"
@@ -177,7 +168,7 @@ def _scopes(value: object, key: str) -> tuple[str, ...]:
         raise ConfigError(f'{key}: required, the most the client may ask for, e.g. ["orders:read"]')
     scopes = values.string_list(value, key)
     for i, scope in enumerate(scopes):
-        if scope == "*" or not SCOPE_TOKEN.fullmatch(scope):
+        if scope == "*" or not values.SCOPE_TOKEN.fullmatch(scope):
             raise ConfigError(
                 f"{key}[{i}]: a scope is printable ASCII without spaces, quotes or "
                 "backslashes, and not '*' (a request's '*' means all of them)"

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from service.config import values
 from service.errors import ConfigError
 
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-KEYS = {"per_customer", "per_client", "per_ip", "max_entries"}
 
 
 @dataclass(frozen=True)
@@ -46,8 +45,8 @@ class RateLimits:
     per_client: Rate = Rate(60, 60)
     #: Requests per client address.
     per_ip: Rate = Rate(120, 60)
-    #: Dashboard sign-in attempts per client address (DESIGN fixes it; not a config key).
-    admin_login: Rate = Rate(10, 60)
+    #: Dashboard sign-in attempts per client address (fixed: not a config key).
+    admin_login: Rate = field(default=Rate(10, 60), metadata=values.NOT_A_KEY)
     #: Keys tracked per limiter in memory; memory stays bounded by this, not by traffic.
     max_entries: int = 100_000
 
@@ -59,6 +58,10 @@ class RateLimits:
             "per_ip": self.per_ip,
             "admin_login": self.admin_login,
         }
+
+
+#: The keys of the [rate_limits] table.
+KEYS = values.config_keys(RateLimits)
 
 
 def parse_rate_limits(raw: object) -> RateLimits:

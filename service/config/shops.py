@@ -2,39 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from service.config import values
 from service.errors import ConfigError
-from service.secret import Secret
+from service.support.secret import Secret
 
-if TYPE_CHECKING:
-    from service.config.clients import ClientConfig
-
-SHOP_DOMAIN = re.compile(r"[a-z0-9][a-z0-9-]{0,98}\.myshopify\.com", re.ASCII)
 MIN_TTL, MAX_TTL = 60, 3600
 #: Oldest timestamped signature a shop may accept: 60 s to 7 days.
 MIN_SIGNATURE_AGE, MAX_SIGNATURE_AGE = 60, 7 * 86400
 
-KEYS = {
-    "id_secrets",
-    "allowed_origins",
-    "audience",
-    "scope",
-    "token_ttl",
-    "signature_max_age",
-    "require_timestamp",
-    "app_proxy_secret",
-    "guest_client",
-}
-
 
 @dataclass(frozen=True)
 class ShopConfig:
-    domain: str
+    domain: str = field(metadata=values.NOT_A_KEY)
     id_secrets: tuple[Secret, ...]
     allowed_origins: frozenset[str]
     audience: str
@@ -74,6 +57,10 @@ class ShopConfig:
         if self.guest_client is not None:
             lines.append(f"  guest_client:    {self.guest_client}")
         return lines
+
+
+#: The keys of a [shops."<domain>"] table.
+KEYS = values.config_keys(ShopConfig)
 
 
 def token_ttl(value: object, key: str) -> int:
@@ -118,7 +105,7 @@ def check_audiences(shops: Iterable[ShopConfig], *, issuer: str) -> None:
 def parse_shop(domain: str, raw: object, *, issuer: str, default_ttl: int) -> ShopConfig:
     """One shop's table; ``default_ttl`` is the top-level ``token_ttl``."""
     where = f'shops."{domain}"'
-    if not SHOP_DOMAIN.fullmatch(domain):
+    if not values.SHOP_DOMAIN.fullmatch(domain):
         raise ConfigError(f"{where}: a shop is named by its <name>.myshopify.com domain")
     table: Mapping[str, Any] = values.table(raw, where)
     values.check_keys(table, KEYS, f"{where}.")
@@ -163,37 +150,3 @@ def parse_shop(domain: str, raw: object, *, issuer: str, default_ttl: int) -> Sh
         else values.secret(proxy, f"{where}.app_proxy_secret"),
         guest_client=None if guest is None else values.string(guest, f"{where}.guest_client"),
     )
-
-
-def check_guest_clients(
-    shops: Mapping[str, ShopConfig], clients: Mapping[str, ClientConfig]
-) -> None:
-    """Each shop's ``guest_client`` is a public client that serves the shop's storefront.
-
-    Its id is in every guest page, so it must hold no secret; and every origin the
-    storefront is served from must be one of its ``allowed_origins``, or a guest page
-    there gets 403 instead of a token.
-    """
-    for shop in shops.values():
-        if shop.guest_client is None:
-            continue
-        key = f'shops."{shop.domain}".guest_client'
-        client = clients.get(shop.guest_client)
-        where = f'[clients."{shop.guest_client}"]'
-        if client is None:
-            raise ConfigError(f"{key}: no {where} is configured; add a public client")
-        if client.confidential:
-            raise ConfigError(
-                f"{key}: {where} has secret_hashes; a guest client must be public, since "
-                "its id is in every guest page"
-            )
-        if "implicit" not in client.grant_types:
-            raise ConfigError(f"{key}: {where} must have the implicit grant")
-        if not client.allowed_origins:
-            raise ConfigError(f"{key}: {where} has no allowed_origins; list the storefront's")
-        missing = sorted(shop.allowed_origins - client.allowed_origins)
-        if missing:
-            raise ConfigError(
-                f"{key}: {where}.allowed_origins lacks {', '.join(missing)}, where the "
-                "shop's storefront is served (its allowed_origins)"
-            )

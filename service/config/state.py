@@ -3,7 +3,7 @@
 ``"memory"`` keeps them in each process; ``"redis://host:port/db"`` or
 ``"rediss://…"`` (TLS) moves them to one Redis that every replica shares. The
 URL may carry a password (``redis://:pass@host``, usually from ``env:``), so it
-is held as a :class:`~service.secret.Secret` and shown with its credentials
+is held as a :class:`~service.support.secret.Secret` and shown with its credentials
 masked, in the ``check-config`` summary, in reprs and in every error.
 """
 
@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from service.config import values
 from service.errors import ConfigError
-from service.secret import MASK, Secret
+from service.support.secret import MASK, Secret
 
 MEMORY = "memory"
 DEFAULT_PORT = 6379

@@ -7,24 +7,23 @@ name, so a half-configured dashboard refuses to start instead of being off.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from service.config import values
 from service.errors import ConfigError
-from service.secret import Secret
+from service.support.secret import Secret
 
-KEYS = ("database", "api_scopes", "admin_password_hash", "session_secret")
-
-#: RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,64}")
+#: The longest API scope name.
+MAX_SCOPE_LENGTH = 64
 MAX_SCOPES = 50
 #: OWASP's weakest recommended Argon2id setting is 19 MiB with 2 passes; a hash
 #: made with less memory-time is refused (argon2-cffi's default is 64 MiB x 3).
 MIN_ARGON2_MEMORY_TIME = 19456 * 2
+#: The longest dashboard password worth hashing; anything longer is simply wrong.
+MAX_PASSWORD = 1024
 
 _DATABASE_HELP = (
     "database: expected sqlite:///path (relative to the config file) "
@@ -71,6 +70,10 @@ class StoreConfig:
         ]
 
 
+#: The four keys, top-level in the config file, in the order their checks run.
+KEYS = tuple(f.name for f in fields(StoreConfig))
+
+
 def parse_store(raw: Mapping[str, Any], *, base_dir: Path) -> StoreConfig:
     """The four keys from the top level of the config."""
     database = raw.get("database")
@@ -111,7 +114,7 @@ def api_scopes(value: object) -> tuple[str, ...]:
     """The ``api_scopes`` list: RFC 6749 scope tokens, no repeats, at most :data:`MAX_SCOPES`."""
     scopes = values.string_list(value, "api_scopes")
     for scope in scopes:
-        if not SCOPE_TOKEN.fullmatch(scope):
+        if len(scope) > MAX_SCOPE_LENGTH or not values.SCOPE_TOKEN.fullmatch(scope):
             raise ConfigError(
                 f"api_scopes: {scope!r} is not a scope (RFC 6749 §3.3: printable ASCII, "
                 "no space, quote or backslash, at most 64 characters)"

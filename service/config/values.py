@@ -6,15 +6,21 @@ values with these, so a bad value reads the same wherever it is.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from service.errors import ConfigError
-from service.secret import MIN_SECRET_BYTES, Secret
+from service.support.secret import MIN_SECRET_BYTES, Secret
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+#: RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+", re.ASCII)
+#: A shop is named by its Shopify domain.
+SHOP_DOMAIN = re.compile(r"[a-z0-9][a-z0-9-]{0,98}\.myshopify\.com", re.ASCII)
 
 
 def resolve_env(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
@@ -34,9 +40,22 @@ def resolve_env(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
     return value
 
 
-def check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+#: Metadata of a settings field that is not a config key (derived, or read from elsewhere).
+NOT_A_KEY = {"config_key": False}
+
+
+def config_keys(section: type) -> frozenset[str]:
+    """The keys of a config section: its dataclass's field names, less :data:`NOT_A_KEY` ones.
+
+    Each key is written once, as a field; the parser refuses every other name.
+    """
+    fields = dataclasses.fields(section)
+    return frozenset(f.name for f in fields if f.metadata.get("config_key", True))
+
+
+def check_keys(table: Mapping[str, Any], allowed: Collection[str], where: str) -> None:
     """Refuse unknown keys: a typo must not silently turn a setting off."""
-    unknown = sorted(set(table) - allowed)
+    unknown = sorted(set(table).difference(allowed))
     if unknown:
         raise ConfigError(
             f"unknown config key {where}{unknown[0]} (allowed: {', '.join(sorted(allowed))})"
@@ -51,7 +70,7 @@ def table(value: object, key: str) -> Mapping[str, Any]:
 
 
 def secret(value: object, key: str) -> Secret:
-    """A shared secret of at least :data:`~service.secret.MIN_SECRET_BYTES` bytes."""
+    """A shared secret of at least :data:`~service.support.secret.MIN_SECRET_BYTES` bytes."""
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{key}: expected a secret string or 'env:NAME'")
     result = Secret(value)

@@ -10,7 +10,7 @@ Exactly one method per request (RFC 6749 §2.3):
 - ``client_secret_post``: ``client_id`` and ``client_secret`` in the body.
 - ``none``: a public client's ``client_id`` alone.
 
-Nothing is checked against the configuration here; see :mod:`service.oauth.clients`.
+Nothing is checked against the configuration here; see :mod:`service.oauth.registry`.
 """
 
 from __future__ import annotations

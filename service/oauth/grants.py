@@ -15,17 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from service.config import ClientConfig
+from service.config.clients import GRANT_TYPES
 from service.errors import InvalidRequest, OriginNotAllowed
-from service.oauth.clients import ClientRegistry
 from service.oauth.credentials import presented_credentials
 from service.oauth.errors import UnauthorizedClient, UnsupportedGrantType
+from service.oauth.registry import ClientRegistry
 from service.oauth.scopes import select_audience, select_scope
+from service.signing.tokens import IssuedToken, TokenIssuer, TokenUse
 from service.state import Checks
-from service.tokens import IssuedToken, TokenIssuer, TokenUse
-
-GRANT_TYPES: tuple[TokenUse, ...] = ("client_credentials", "implicit")
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class TokenGrants:
             raise OriginNotAllowed("This origin may not request tokens for this client.")
         return TokenGrant(
             client=client,
-            grant_type=grant_type,
+            grant_type=cast(TokenUse, grant_type),
             scope=select_scope(params.get("scope"), client.scopes),
             audience=select_audience(
                 params.get("audience"), params.get("resource"), client.audiences

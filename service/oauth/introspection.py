@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from service.apitokens import PREFIX
 from service.errors import InvalidToken
+from service.signing.tokens import Claims, TokenVerifier
 from service.state import State
-from service.tokens import Claims, TokenVerifier
+from service.store.stk import PREFIX
 
 #: Admin-made API tokens start with this (DESIGN "API tokens").
 API_TOKEN_PREFIX = PREFIX

@@ -6,8 +6,8 @@ issuer, which is also the service's public base URL.
 
 from __future__ import annotations
 
-from service.oauth.clients import ClientRegistry
-from service.oauth.grants import GRANT_TYPES
+from service.config.clients import GRANT_TYPES
+from service.oauth.registry import ClientRegistry
 
 TOKEN_PATH = "/oauth/token"
 INTROSPECTION_PATH = "/oauth/introspect"

@@ -18,8 +18,8 @@ from __future__ import annotations
 from service.config import ClientConfig
 from service.oauth.errors import InvalidGrant
 from service.oauth.introspection import API_TOKEN_PREFIX, Introspector
+from service.signing.tokens import CLIENT_KINDS, Claims
 from service.state import State
-from service.tokens import CLIENT_KINDS, Claims
 
 
 def may_revoke(client: ClientConfig, claims: Claims) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from service.config.clients import SCOPE_TOKEN
+from service.config.values import SCOPE_TOKEN
 from service.errors import InvalidRequest
 from service.oauth.errors import InvalidScope, InvalidTarget
 

@@ -13,15 +13,15 @@ from collections.abc import Callable, Mapping
 
 from service.config import ClientConfig
 from service.errors import InvalidRequest
-from service.oauth.clients import ClientRegistry
 from service.oauth.credentials import presented_credentials
 from service.oauth.errors import AccessDenied
 from service.oauth.grants import TokenGrants
 from service.oauth.introspection import Introspector, TokenLookup
 from service.oauth.metadata import authorization_server_metadata
+from service.oauth.registry import ClientRegistry
 from service.oauth.revocation import Revoker
+from service.signing.tokens import TokenIssuer, TokenVerifier
 from service.state import State
-from service.tokens import TokenIssuer, TokenVerifier
 
 
 class OAuthServer:

@@ -22,7 +22,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import DataError, NoScriptError, ResponseError
 
-from service.deadline import deadline
+from service.support.deadline import Deadline
 
 Arg = str | int | float
 #: Keys, arguments, and where the caller waits for the reply.
@@ -57,7 +57,7 @@ class ScriptBatcher:
                 batch, self._queued = self._queued, []
                 waiting = self._in_flight = [call for call in batch if not call[2].done()]
                 try:
-                    with deadline(self._timeout):
+                    with Deadline(self._timeout):
                         replies = await self._run(waiting)
                 except Exception as exc:  # the connection, a timeout: every caller hears it
                     replies = [exc] * len(waiting)

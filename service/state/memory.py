@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable, Mapping
 
 from service.config.limits import Rate
 from service.errors import CustomerBlocked, ReplayedProof
-from service.state import Block, Checks, State
+from service.state.base import Block, Checks, State
 from service.state.gcra import RateLimiter
 
 

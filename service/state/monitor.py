@@ -19,9 +19,9 @@ from typing import TypeVar
 
 from prometheus_client import Counter, Histogram
 
-from service.deadline import deadline
 from service.errors import StateUnavailable
-from service.logs import log
+from service.observability.logs import log
+from service.support.deadline import Deadline
 
 T = TypeVar("T")
 
@@ -73,7 +73,7 @@ class BackendMonitor:
         """``await call()`` within the deadline; any backend failure is StateUnavailable."""
         start = time.perf_counter()
         try:
-            with deadline(self.timeout):
+            with Deadline(self.timeout):
                 result = await call()
         except self._errors as exc:
             self._timed(operation, time.perf_counter() - start)

@@ -44,7 +44,7 @@ from redis.exceptions import NoScriptError, RedisError
 from service.config import RedisURL
 from service.config.limits import Rate
 from service.errors import CustomerBlocked, RateLimited, ReplayedProof
-from service.state import Block, Checks, State
+from service.state.base import Block, Checks, State
 from service.state.batch import ScriptBatcher
 from service.state.monitor import BackendMonitor
 

@@ -23,7 +23,11 @@ from sqlalchemy import Row, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.apitokens import (
+from service.errors import StoreUnavailable
+from service.observability.logs import log
+from service.store.db import connect
+from service.store.schema import api_tokens
+from service.store.stk import (
     ApiToken,
     check_name,
     check_scopes,
@@ -33,10 +37,6 @@ from service.apitokens import (
     token_hash,
     utc,
 )
-from service.errors import StoreUnavailable
-from service.logs import log
-from service.store.db import connect
-from service.store.schema import api_tokens
 
 #: DESIGN: lookups may be cached for at most 30 s.
 CACHE_TTL = 30

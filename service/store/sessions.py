@@ -18,9 +18,9 @@ from datetime import timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.apitokens import utc
 from service.store.db import connect
 from service.store.schema import admin_sessions
+from service.store.stk import utc
 
 #: DESIGN: a dashboard session lasts at most 12 hours.
 LIFETIME = 12 * 3600

@@ -1,1 +1,1 @@
-"""HTTP only: requests in, calls to the core, responses out."""
+"""HTTP only: requests in, calls to the domain, responses out."""

@@ -18,7 +18,6 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from service.assets import asset_dir
 from service.config import Settings
 from service.errors import (
     ConfigError,
@@ -28,23 +27,24 @@ from service.errors import (
     ServiceError,
     ServiceUnavailable,
 )
-from service.keyreload import KeyReloader
-from service.logs import log
-from service.services import (
-    Services,
-    build_services,
-    prepare_database,
-    startup_warnings,
-    warn_if_state_per_process,
-)
+from service.observability.logs import log
+from service.signing.keyreload import KeyReloader
+from service.support.assets import asset_dir
 from service.web.customer import CustomerEndpoints
+from service.web.dispatch import Dispatch
 from service.web.http import error_response
-from service.web.lean import LeanRoutes
 from service.web.middleware import LoopbackHostOnly, NoWebSockets, RequestLog, StaticHeaders
 from service.web.oauth import OAuthEndpoints
 from service.web.openapi import OpenAPIEndpoint
 from service.web.ops import OpsEndpoints
 from service.web.wellknown import WellKnownEndpoints
+from service.wiring import (
+    Components,
+    build_components,
+    prepare_database,
+    startup_warnings,
+    warn_if_state_per_process,
+)
 
 
 def _refuse(request: Request, error: ServiceError) -> Response:
@@ -80,7 +80,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
 
 def _demo_page(settings: Settings) -> Callable[[Request], Awaitable[Response]]:
     try:
-        from service.web.demo import DemoPage
+        from service.dev.demo import DemoPage
     except ImportError:  # python-liquid is the optional `demo` extra
 
         async def missing(request: Request) -> Response:
@@ -92,14 +92,14 @@ def _demo_page(settings: Settings) -> Callable[[Request], Awaitable[Response]]:
     return DemoPage(settings).page
 
 
-def create_app(settings: Settings, *, services: Services | None = None) -> Starlette:
+def create_app(settings: Settings, *, components: Components | None = None) -> Starlette:
     """Build the ASGI application for ``settings``."""
-    services = services or build_services(settings)
+    components = components or build_components(settings)
     routes: list[BaseRoute] = [
-        *CustomerEndpoints(services).routes(),
-        *OAuthEndpoints(services).routes(),
-        *WellKnownEndpoints(services).routes(),
-        *OpsEndpoints(services).routes(),
+        *CustomerEndpoints(components).routes(),
+        *OAuthEndpoints(components).routes(),
+        *WellKnownEndpoints(components).routes(),
+        *OpsEndpoints(components).routes(),
         *OpenAPIEndpoint(settings.issuer, list(settings.shops)).routes(),
         Mount(
             "/static/js",
@@ -112,22 +112,22 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
     if settings.store.admin_enabled:
         from service.web.admin import AdminEndpoints
 
-        routes += AdminEndpoints(services).routes()
+        routes += AdminEndpoints(components).routes()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # Keys from a directory are read again while the process runs (rotation
         # needs no restart); the environment bundle cannot change under it.
         reloader = reloading = None
-        if services.key_source is not None:
-            reloader = KeyReloader(services.keyring, services.key_source)
+        if components.key_source is not None:
+            reloader = KeyReloader(components.keyring, components.key_source)
             reloader.listen_for_sighup()
             reloading = asyncio.create_task(reloader.run())
         # With several workers, each keeps its gauges current for the scrapes that
         # the others answer.
         refreshing = None
-        if services.metrics.shared_dir is not None:
-            refreshing = asyncio.create_task(services.metrics.refresh_forever())
+        if components.metrics.shared_dir is not None:
+            refreshing = asyncio.create_task(components.metrics.refresh_forever())
         try:
             yield
         finally:
@@ -140,24 +140,20 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
                 refreshing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await refreshing
-            await services.aclose()
+            await components.aclose()
 
     middleware = [
         Middleware(NoWebSockets),
         # The client address from trusted proxies only, whatever server runs the app.
         Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.forwarded_allow_ips)),
+        Middleware(RequestLog, metrics=components.metrics),
     ]
     if settings.development:
-        # Checked before anything answers; the mint endpoints are then reached
-        # through the router (development mode needs no shortcut).
+        # Checked before anything answers (a rebound DNS name must not read /demo).
         port = urlsplit(settings.issuer).port or 80
-        middleware += [
-            Middleware(RequestLog, metrics=services.metrics),
-            Middleware(LoopbackHostOnly, port=port),
-        ]
-    else:
-        # The mint endpoints are answered by the request log middleware itself.
-        middleware.append(Middleware(RequestLog, metrics=services.metrics, lean=LeanRoutes(routes)))
+        middleware.append(Middleware(LoopbackHostOnly, port=port))
+    # Innermost: the token endpoints answer here, without the router's wrapping.
+    middleware.append(Middleware(Dispatch, routes=routes))
     app = Starlette(
         routes=routes,
         middleware=middleware,
@@ -170,7 +166,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
     )
     # `/healthz/` is a JSON 404, not a 307 to a URL built from the Host header.
     app.router.redirect_slashes = False
-    app.state.services = services
+    app.state.components = components
     return app
 
 
@@ -191,8 +187,8 @@ def app_from_environment() -> Starlette:
     A server process never falls back to the development default: that is
     ``shapestoken serve`` without a config, and it binds loopback only.
     """
-    from service import logs
     from service.config import load_settings, require_config_path
+    from service.observability import logs
 
     try:
         settings = load_settings(require_config_path())

@@ -1,6 +1,6 @@
 """Customer tokens over HTTP: the signed and App Proxy mints, and ``/v1/me``.
 
-Each endpoint turns a request into calls on :class:`~service.customers.CustomerTokens`
+Each endpoint turns a request into calls on :class:`~service.customers.rules.CustomerTokens`
 and the shared state, and errors into JSON; the rules themselves live there.
 """
 
@@ -8,32 +8,25 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope
 
 from service.errors import InvalidToken, LoginRequired, ServiceError
-from service.services import Services
-from service.tokens import IssuedToken
+from service.signing.tokens import IssuedToken
 from service.web.http import (
-    JSON,
-    NO_STORE,
+    NO_STORE_HEADERS,
     CORSPolicy,
+    Endpoint,
+    Reply,
     bearer_token,
     check_fields,
     client_ip,
-    read_fields,
-)
-from service.web.lean import (
-    NO_STORE_HEADERS,
-    LeanEndpoint,
-    Reply,
     header,
-    raw_headers,
+    read_fields,
     render_json,
     request_state,
 )
+from service.wiring import Components
 
 
 def token_body(issued: IssuedToken) -> dict[str, object]:
@@ -53,16 +46,16 @@ def token_body(issued: IssuedToken) -> dict[str, object]:
     }
 
 
-def token_reply(issued: IssuedToken, cors: dict[str, str] | None = None) -> Reply:
-    """200 with the token body, never cached (RFC 6749 §5.1), readable by ``cors``."""
-    headers = NO_STORE_HEADERS if cors is None else NO_STORE_HEADERS + raw_headers(cors)
-    return Reply(200, render_json(token_body(issued)), headers)
+def token_reply(issued: IssuedToken, *, readable: bool = True) -> Reply:
+    """200 with the token body, never cached (RFC 6749 §5.1)."""
+    return Reply(200, render_json(token_body(issued)), NO_STORE_HEADERS, readable)
 
 
 class CustomerEndpoints:
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.customers = services.customers
+    def __init__(self, components: Components) -> None:
+        self.components = components
+        self.customers = components.customers
+        self.body_timeout = components.settings.body_timeout
         self.cors = {
             domain: CORSPolicy(shop.config.allowed_origins)
             for domain, shop in self.customers.shops.items()
@@ -75,54 +68,53 @@ class CustomerEndpoints:
         )
 
     def routes(self) -> list[BaseRoute]:
+        path = "/v1/shops/{shop}/customer-token"
+        api_cors = self._api_cors
         return [
-            Route(
-                "/v1/shops/{shop}/customer-token",
-                LeanEndpoint(self.customer_token),
-                methods=["POST"],
-            ),
-            Route("/v1/shops/{shop}/customer-token", self.preflight, methods=["OPTIONS"]),
+            Route(path, Endpoint(self.customer_token, cors=self._shop_cors), methods=["POST"]),
+            Route(path, Endpoint(self.preflight, cors=self._shop_cors), methods=["OPTIONS"]),
             Route(
                 "/v1/app-proxy/customer-token",
-                LeanEndpoint(self.app_proxy_token),
+                Endpoint(self.app_proxy_token),
                 methods=["GET", "POST"],
             ),
-            Route("/v1/me", self.me, methods=["GET"]),
-            Route("/v1/me", self.me_preflight, methods=["OPTIONS"]),
+            Route("/v1/me", Endpoint(self.me, cors=api_cors), methods=["GET"]),
+            Route("/v1/me", Endpoint(self.me_preflight, cors=api_cors), methods=["OPTIONS"]),
         ]
+
+    def _shop_cors(self, scope: Scope) -> CORSPolicy:
+        """The CORS policy of the shop in the path; 404 for a shop not configured."""
+        domain = scope["path_params"]["shop"]
+        request_state(scope)["shop"] = domain
+        self.customers.shop(domain)
+        return self.cors[domain]
+
+    def _api_cors(self, scope: Scope) -> CORSPolicy:
+        return self.api_cors
 
     async def customer_token(self, scope: Scope, receive: Receive) -> Reply:
         """POST /v1/shops/{shop}/customer-token"""
         domain = scope["path_params"]["shop"]
-        request_state(scope)["shop"] = domain
         shop = self.customers.shop(domain)
-        cors = self.cors[domain].check(header(scope, b"origin"))
-        state = self.services.state
         ip = client_ip(scope)
+        state = self.components.state
+        self.cors[domain].check(header(scope, b"origin"))
         try:
-            try:
-                # Before the body: an App-Proxy-only shop refuses whatever it says.
-                self.customers.check_signed_ids(shop)
-                fields = await read_fields(scope, receive)
-                check_fields(fields, required=("id", "signature"), optional=("ts",))
-                customer_id = self.customers.prove_signature(shop, fields)
-            except ServiceError:
-                # A refused request counts against its address too (its only state call).
-                await state.hit("per_ip", ip)
-                raise
-            await state.check(self.customers.mint_checks(shop, customer_id, ip=ip))
-            issued = self.customers.mint(shop, customer_id)
-        except ServiceError as exc:
-            exc.headers |= cors
+            # Before the body: an App-Proxy-only shop refuses whatever it says.
+            self.customers.check_signed_ids(shop)
+            fields = await read_fields(scope, receive, timeout=self.body_timeout)
+            check_fields(fields, required=("id", "signature"), optional=("ts",))
+            customer_id = self.customers.prove_signature(shop, fields)
+        except ServiceError:
+            # A refused request counts against its address too (its only state call).
+            await state.hit("per_ip", ip)
             raise
-        return token_reply(issued, cors)
+        await state.check(self.customers.mint_checks(shop, customer_id, ip=ip))
+        return token_reply(self.customers.mint(shop, customer_id))
 
-    async def preflight(self, request: Request) -> Response:
+    async def preflight(self, scope: Scope, receive: Receive) -> Reply:
         """OPTIONS /v1/shops/{shop}/customer-token (CORS preflight)"""
-        domain = request.path_params["shop"]
-        request.state.shop = domain
-        self.customers.shop(domain)
-        return self.cors[domain].preflight(request.scope)
+        return self.cors[scope["path_params"]["shop"]].preflight(scope)
 
     async def app_proxy_token(self, scope: Scope, receive: Receive) -> Reply:
         """GET|POST /v1/app-proxy/customer-token, forwarded and signed by Shopify.
@@ -137,29 +129,24 @@ class CustomerEndpoints:
         except LoginRequired:
             raise  # a genuine request for a guest, not a probe
         except ServiceError:
-            await self.services.state.hit("per_ip", client_ip(scope))
+            await self.components.state.hit("per_ip", client_ip(scope))
             raise
         request_state(scope)["shop"] = shop.domain
         checks = self.customers.mint_checks(shop, customer_id, ip=None, proof=signature)
-        await self.services.state.check(checks)
-        issued = self.customers.mint(shop, customer_id)
-        return token_reply(issued)
+        await self.components.state.check(checks)
+        return token_reply(self.customers.mint(shop, customer_id))
 
-    async def me(self, request: Request) -> Response:
+    async def me(self, scope: Scope, receive: Receive) -> Reply:
         """GET /v1/me: the claims of a valid customer token, as a downstream API sees them."""
-        cors = self.api_cors.check(request.headers.get("origin"))
-        try:
-            claims = self.customers.verify(bearer_token(request.scope))
-            request.state.shop = claims["shop"]
-            active = await self.services.state.token_active(
-                claims["jti"], issued_at=claims["iat"], customer=(claims["shop"], claims["sub"])
-            )
-            if not active:
-                raise InvalidToken("The token has been revoked.")
-        except ServiceError as exc:
-            exc.headers |= cors
-            raise
-        return JSON(dict(claims), headers={**NO_STORE, **cors})
+        self.api_cors.check(header(scope, b"origin"))
+        claims = self.customers.verify(bearer_token(scope))
+        request_state(scope)["shop"] = claims["shop"]
+        active = await self.components.state.token_active(
+            claims["jti"], issued_at=claims["iat"], customer=(claims["shop"], claims["sub"])
+        )
+        if not active:
+            raise InvalidToken("The token has been revoked.")
+        return Reply(200, render_json(claims), NO_STORE_HEADERS)
 
-    async def me_preflight(self, request: Request) -> Response:
-        return self.api_cors.preflight(request.scope)
+    async def me_preflight(self, scope: Scope, receive: Receive) -> Reply:
+        return self.api_cors.preflight(scope)

@@ -6,15 +6,14 @@ import os
 import re
 import time
 
-import orjson
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.accesslog import AccessLog, access_log
+from service.config.values import LOCAL_HOSTS
 from service.errors import MisdirectedRequest, NotFound
-from service.metrics import Metrics
-from service.web.http import error_response
-from service.web.lean import LeanRoutes, header, request_state
+from service.observability.accesslog import AccessLog, access_log
+from service.observability.metrics import Metrics
+from service.web.http import error_reply, error_response, header, request_state
 
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{8,64}")
 #: An Origin is scheme://host[:port]; anything longer is cut, it is caller-chosen.
@@ -24,25 +23,12 @@ CLIENT_CLOSED_REQUEST = 499
 
 
 class RequestLog:
-    """Adds ``X-Request-ID``, logs one line per request and counts it in ``metrics``.
+    """Adds ``X-Request-ID``, logs one line per request and counts it in ``metrics``."""
 
-    With ``lean`` routes it also calls the mint endpoints itself (see
-    :class:`~service.web.lean.LeanRoutes`), inside every check outside it: the
-    endpoint adds the request id to its reply, and no layer lies in between.
-    """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        metrics: Metrics,
-        access: AccessLog = access_log,
-        lean: LeanRoutes | None = None,
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, access: AccessLog = access_log) -> None:
         self.app = app
         self.metrics = metrics
         self.access = access
-        self.lean = lean
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,24 +37,16 @@ class RequestLog:
         start = time.perf_counter()
         request_id = _request_id(scope)
         status = 0  # no response started yet
-        endpoint = None if self.lean is None else self.lean.find(scope)
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
+            await send(message)
 
         try:
-            if endpoint is not None:
-                status = await endpoint.answer(
-                    scope, receive, send, [(b"x-request-id", request_id)]
-                )
-            else:
-
-                async def send_with_id(message: Message) -> None:
-                    nonlocal status
-                    if message["type"] == "http.response.start":
-                        status = message["status"]
-                        headers = [*message.get("headers", ()), (b"x-request-id", request_id)]
-                        message["headers"] = headers
-                    await send(message)
-
-                await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_id)
         except ClientDisconnect:
             # The client left mid-body: nobody to answer and nothing broken. Counted
             # as 499 (nginx's "client closed request"), never as a 500 with tracebacks.
@@ -177,7 +155,7 @@ class NoWebSockets:
             await send({"type": "websocket.close", "code": 1008})
             return
         error = NotFound("This service has no WebSocket endpoint.")
-        body = orjson.dumps(error.as_dict())
+        body = error_reply(error).body
         await send(
             {
                 "type": "websocket.http.response.start",
@@ -201,7 +179,8 @@ class LoopbackHostOnly:
 
     def __init__(self, app: ASGIApp, *, port: int) -> None:
         self.app = app
-        names = ("localhost", "127.0.0.1", "[::1]")
+        # Host writes an IPv6 address in brackets (RFC 3986 §3.2.2).
+        names = [f"[{host}]" if ":" in host else host for host in LOCAL_HOSTS]
         self.allowed = frozenset(f"{name}:{port}".encode("ascii") for name in names)
         if port == 80:  # the default port may be left out of Host
             self.allowed |= {name.encode("ascii") for name in names}

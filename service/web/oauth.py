@@ -9,8 +9,6 @@ counts against its address and its client together, before the mint.
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope
 
@@ -18,10 +16,18 @@ from service.config import ClientConfig
 from service.errors import ServiceError
 from service.oauth.metadata import INTROSPECTION_PATH, REVOCATION_PATH, TOKEN_PATH
 from service.oauth.params import oauth_params
-from service.services import Services
 from service.web.customer import token_reply
-from service.web.http import JSON, NO_STORE, CORSPolicy, client_ip, read_fields
-from service.web.lean import LeanEndpoint, Reply, header
+from service.web.http import (
+    NO_STORE_HEADERS,
+    CORSPolicy,
+    Endpoint,
+    Reply,
+    client_ip,
+    header,
+    read_fields,
+    render_json,
+)
+from service.wiring import Components
 
 #: The token endpoint and its aliases (Google-style and GitHub-style paths).
 TOKEN_PATHS = (TOKEN_PATH, "/v1/oauth:token", "/oauth/access_token")
@@ -29,74 +35,75 @@ TOKEN_PATHS = (TOKEN_PATH, "/v1/oauth:token", "/oauth/access_token")
 MAX_PARAMETERS = 64
 
 
-async def read_params(scope: Scope, receive: Receive) -> dict[str, str]:
-    """The known OAuth parameters of the request body (see :mod:`service.oauth.params`)."""
-    return oauth_params(await read_fields(scope, receive, max_fields=MAX_PARAMETERS))
-
-
 class OAuthEndpoints:
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.oauth = services.oauth
+    def __init__(self, components: Components) -> None:
+        self.components = components
+        self.oauth = components.oauth
+        self.body_timeout = components.settings.body_timeout
         # Only public clients' pages may read the token endpoint (JSON needs a preflight).
         self.cors = CORSPolicy(self.oauth.public_origins)
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = []
-        token = LeanEndpoint(self.token)
+        token = Endpoint(self.token, cors=self._cors)
+        preflight = Endpoint(self.preflight, cors=self._cors)
         for path in TOKEN_PATHS:
             routes.append(Route(path, token, methods=["POST"]))
-            routes.append(Route(path, self.preflight, methods=["OPTIONS"]))
-        routes.append(Route(INTROSPECTION_PATH, self.introspect, methods=["POST"]))
-        routes.append(Route(REVOCATION_PATH, self.revoke, methods=["POST"]))
+            routes.append(Route(path, preflight, methods=["OPTIONS"]))
+        routes.append(Route(INTROSPECTION_PATH, Endpoint(self.introspect), methods=["POST"]))
+        routes.append(Route(REVOCATION_PATH, Endpoint(self.revoke), methods=["POST"]))
         return routes
+
+    def _cors(self, scope: Scope) -> CORSPolicy:
+        return self.cors
+
+    async def read_params(self, scope: Scope, receive: Receive) -> dict[str, str]:
+        """The known OAuth parameters of the request body (see :mod:`service.oauth.params`)."""
+        fields = await read_fields(
+            scope, receive, timeout=self.body_timeout, max_fields=MAX_PARAMETERS
+        )
+        return oauth_params(fields)
 
     async def token(self, scope: Scope, receive: Receive) -> Reply:
         """POST /oauth/token: client_credentials and implicit grants (RFC 6749 §4.4, §5)."""
-        origin = header(scope, b"origin")
-        readable = self.cors.allow(origin)
-        state = self.services.state
+        state = self.components.state
         ip = client_ip(scope)
         try:
-            try:
-                params = await read_params(scope, receive)
-                grant = self.oauth.grants.grant(
-                    header(scope, b"authorization"), params, origin=origin
-                )
-            except ServiceError:
-                await state.hit("per_ip", ip)
-                raise
-            await state.check(grant.checks(ip))
-            issued = self.oauth.grants.mint(grant)
-        except ServiceError as exc:
-            exc.headers |= readable
+            params = await self.read_params(scope, receive)
+            grant = self.oauth.grants.grant(
+                header(scope, b"authorization"), params, origin=header(scope, b"origin")
+            )
+        except ServiceError:
+            await state.hit("per_ip", ip)
             raise
+        await state.check(grant.checks(ip))
+        issued = self.oauth.grants.mint(grant)
         # A confidential client's token is never readable by a page.
-        return token_reply(issued, {"Vary": "Origin"} if grant.client.confidential else readable)
+        return token_reply(issued, readable=not grant.client.confidential)
 
-    async def preflight(self, request: Request) -> Response:
+    async def preflight(self, scope: Scope, receive: Receive) -> Reply:
         """OPTIONS /oauth/token: CORS preflight for public clients' origins."""
-        return self.cors.preflight(request.scope)
+        return self.cors.preflight(scope)
 
-    async def introspect(self, request: Request) -> Response:
+    async def introspect(self, scope: Scope, receive: Receive) -> Reply:
         """POST /oauth/introspect (RFC 7662 §2)."""
-        caller, params = await self._caller(request)
+        caller, params = await self._caller(scope, receive)
         answer = await self.oauth.introspect(caller, params)
-        return JSON(answer, headers=NO_STORE)
+        return Reply(200, render_json(answer), NO_STORE_HEADERS)
 
-    async def revoke(self, request: Request) -> Response:
+    async def revoke(self, scope: Scope, receive: Receive) -> Reply:
         """POST /oauth/revoke (RFC 7009 §2): 200 and an empty body, valid token or not."""
-        caller, params = await self._caller(request)
+        caller, params = await self._caller(scope, receive)
         await self.oauth.revoke(caller, params)
-        return Response(status_code=200, headers=NO_STORE)
+        return Reply(200, b"", NO_STORE_HEADERS)
 
-    async def _caller(self, request: Request) -> tuple[ClientConfig, dict[str, str]]:
+    async def _caller(self, scope: Scope, receive: Receive) -> tuple[ClientConfig, dict[str, str]]:
         """The authenticated confidential client and the parameters of its request."""
         try:
-            params = await read_params(request.scope, request.receive)
-            caller = self.oauth.caller(request.headers.get("authorization"), params)
+            params = await self.read_params(scope, receive)
+            caller = self.oauth.caller(header(scope, b"authorization"), params)
         except ServiceError:
             # Guessing secrets costs the address (the one state call of this request).
-            await self.services.state.hit("per_ip", client_ip(request.scope))
+            await self.components.state.hit("per_ip", client_ip(scope))
             raise
         return caller, params

@@ -6,15 +6,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from service.services import Services
 from service.web.http import JSON
+from service.wiring import Components
 
 NO_STORE = {"Cache-Control": "no-store"}
 
 
 class OpsEndpoints:
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    def __init__(self, components: Components) -> None:
+        self.components = components
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -33,13 +33,13 @@ class OpsEndpoints:
         A process without a signing key never starts, so the state backend is the
         one thing that can be down; it raises 503 ``temporarily_unavailable``.
         """
-        await self.services.state.ping()
+        await self.components.state.ping()
         return JSON({"status": "ok"}, headers=NO_STORE)
 
     async def metrics(self, request: Request) -> Response:
         """GET /metrics: Prometheus text format."""
         return Response(
-            self.services.metrics.render(),
+            self.components.metrics.render(),
             media_type="text/plain; version=0.0.4; charset=utf-8",
             headers=NO_STORE,
         )

@@ -7,16 +7,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from service.oauth.metadata import JWKS_PATH
-from service.services import Services
 from service.web.http import JSON
+from service.wiring import Components
 
 #: Verifiers may cache the key set this long; a new key is published before it signs.
 JWKS_CACHE = "public, max-age=300"
 
 
 class WellKnownEndpoints:
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    def __init__(self, components: Components) -> None:
+        self.components = components
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -26,8 +26,8 @@ class WellKnownEndpoints:
 
     async def jwks(self, request: Request) -> Response:
         """GET /.well-known/jwks.json"""
-        return JSON(self.services.keyring.jwks(), headers={"Cache-Control": JWKS_CACHE})
+        return JSON(self.components.keyring.jwks(), headers={"Cache-Control": JWKS_CACHE})
 
     async def metadata(self, request: Request) -> Response:
         """GET /.well-known/oauth-authorization-server (RFC 8414 §3)"""
-        return JSON(self.services.oauth.metadata, headers={"Cache-Control": JWKS_CACHE})
+        return JSON(self.components.oauth.metadata, headers={"Cache-Control": JWKS_CACHE})

@@ -22,12 +22,11 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from service.apitokens import ApiToken, is_id, utc
-from service.clock import iso8601
 from service.errors import NotFound, ServiceError
-from service.logs import log
-from service.services import Services
+from service.observability.logs import log
 from service.store.sessions import LIFETIME, AdminSessions
+from service.store.stk import ApiToken, is_id, utc
+from service.support.clock import iso8601
 from service.web.admin.auth import (
     PasswordCheck,
     SignInRequired,
@@ -38,6 +37,7 @@ from service.web.admin.auth import (
 from service.web.admin.forms import EXPIRY_CHOICES, NewToken, read_form, single
 from service.web.admin.headers import AdminHeaders
 from service.web.http import client_ip, error_response
+from service.wiring import Components
 
 HERE = Path(__file__).parent
 COOKIE = "shapestoken_admin"
@@ -50,20 +50,21 @@ NOTICES = {
 
 
 class AdminEndpoints:
-    def __init__(self, services: Services) -> None:
-        store = services.settings.store
+    def __init__(self, components: Components) -> None:
+        store = components.settings.store
         assert store.admin_password_hash is not None and store.session_secret is not None
-        assert services.token_store is not None and services.admin_sessions is not None
-        self.services = services
-        self.tokens = services.token_store
-        self.sessions: AdminSessions = services.admin_sessions
+        assert components.token_store is not None and components.admin_sessions is not None
+        self.components = components
+        self.body_timeout = components.settings.body_timeout
+        self.tokens = components.token_store
+        self.sessions: AdminSessions = components.admin_sessions
         self.password = PasswordCheck(store.admin_password_hash)
         self.session_secret = store.session_secret
         self.templates = Jinja2Templates(directory=HERE / "templates")
         self.templates.env.filters["time"] = _time
 
     def routes(self) -> list[BaseRoute]:
-        issuer = self.services.settings.issuer
+        issuer = self.components.settings.issuer
         session = Middleware(
             SessionMiddleware,
             secret_key=self.session_secret.reveal().decode(),
@@ -108,7 +109,7 @@ class AdminEndpoints:
             tokens = await self.tokens.list(include_inactive=True)
         except ServiceError as exc:
             return self._error(request, exc)
-        now = utc(self.services.now())
+        now = utc(self.components.now())
         notice = NOTICES.get(request.query_params.get("notice", ""))
         rows = [(token, token.status(now)) for token in tokens]
         return self._page(request, "list.html", {"rows": rows, "notice": notice})
@@ -127,8 +128,8 @@ class AdminEndpoints:
         """POST /admin/login: 10 attempts a minute per address, then 429."""
         ip = client_ip(request.scope)
         try:
-            await self.services.state.hit("admin_login", ip)
-            form = await read_form(request)
+            await self.components.state.hit("admin_login", ip)
+            form = await read_form(request, timeout=self.body_timeout)
             check_csrf(request.session, form)
             if not await self.password.verify(single(form, "password")):
                 _audit("login_failed", request)
@@ -148,7 +149,7 @@ class AdminEndpoints:
     async def logout(self, request: Request) -> Response:
         """POST /admin/logout: ends the session here and in the database."""
         try:
-            form = await read_form(request)
+            form = await read_form(request, timeout=self.body_timeout)
             check_csrf(request.session, form)
             session_id = await self._signed_in(request)
             if session_id is not None:
@@ -171,7 +172,7 @@ class AdminEndpoints:
     async def create_token(self, request: Request) -> Response:
         """POST /admin/tokens/new: shows the token once, on this response only."""
         try:
-            form = await read_form(request)
+            form = await read_form(request, timeout=self.body_timeout)
             session_id = await self._require_session(request, form)
             if single(form, "form") != request.session.get("form"):
                 # The same form again (a reload of this response): never a second token.
@@ -210,7 +211,7 @@ class AdminEndpoints:
     async def revoke(self, request: Request) -> Response:
         """POST /admin/tokens/{id}/revoke"""
         try:
-            form = await read_form(request)
+            form = await read_form(request, timeout=self.body_timeout)
             session_id = await self._require_session(request, form)
             record = await self._token(request)
             await self.tokens.revoke(record.id)

@@ -17,11 +17,10 @@ import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from service.config.store import MAX_PASSWORD
 from service.errors import ServiceError
-from service.secret import Secret
+from service.support.secret import Secret
 
-#: The longest password worth hashing; anything longer is simply wrong.
-MAX_PASSWORD = 1024
 CONCURRENT_CHECKS = 2
 
 

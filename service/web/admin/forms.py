@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from service.apitokens import TokenInputError, check_name, check_scopes, parse_duration
 from service.errors import InvalidRequest, UnsupportedMediaType
+from service.store.stk import TokenInputError, check_name, check_scopes, parse_duration
 from service.web.http import FORM_TYPE, form_pairs, read_body
 
 #: The largest form: a name, every scope's checkbox, an expiry and two hidden fields.
@@ -27,10 +27,10 @@ DEFAULT_EXPIRY = "90d"
 Form = Mapping[str, Sequence[str]]
 
 
-async def read_form(request: Request) -> dict[str, list[str]]:
+async def read_form(request: Request, *, timeout: float) -> dict[str, list[str]]:
     """An ``application/x-www-form-urlencoded`` body; 413 over 8 KiB, 415 for others."""
     kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    body = await read_body(request.scope, request.receive, limit=MAX_FORM)
+    body = await read_body(request.scope, request.receive, timeout=timeout, limit=MAX_FORM)
     if kind != FORM_TYPE and (kind or body):
         # (No type and no body is an empty form: it then fails its CSRF check, 403.)
         raise UnsupportedMediaType("Send the form as application/x-www-form-urlencoded.")

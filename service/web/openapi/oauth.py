@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.oauth.grants import GRANT_TYPES
+from service.config.clients import GRANT_TYPES
 from service.oauth.metadata import INTROSPECTION_PATH, REVOCATION_PATH
 from service.web.oauth import TOKEN_PATHS
 from service.web.openapi.parts import BODY, body, common, errors, json_response, preflight

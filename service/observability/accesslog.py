@@ -6,7 +6,7 @@ formatter, a flush). structlog's documented fast path (a filtering bound
 logger, a ``BytesLogger``, orjson) costs 7 µs for a JSON line with its time
 and level, and 13 µs for a text one. A request line's fields are known in
 advance, so this writes it with one f-string (or one orjson call) to the stream
-of the handler :func:`service.logs.configure` installed: the same stream and
+of the handler :func:`service.observability.logs.configure` installed: the same stream and
 the same shape as every other line, so lines stay in order and parse alike.
 
 Operators keep control:
@@ -18,7 +18,7 @@ Operators keep control:
   (or any change to the ``shapestoken`` logger's handlers) sends them through
   :mod:`logging` instead, with the same fields, at the usual cost.
 
-Before :func:`service.logs.configure` runs (an app embedded in another
+Before :func:`service.observability.logs.configure` runs (an app embedded in another
 program), lines go through :mod:`logging` as any library's would.
 """
 
@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from service.logs import LOGGER, Stamps, json_line, log, plain
+from service.observability.logs import LOGGER, Stamps, json_line, log, plain
 
 #: The logger whose level and handlers decide where request lines go.
 ACCESS = logging.getLogger(f"{LOGGER}.access")
@@ -37,7 +37,7 @@ _INFO = logging.INFO
 
 
 class AccessLog:
-    """Writes request lines; :func:`service.logs.configure` points it at its handler."""
+    """Writes request lines; :func:`~service.observability.logs.configure` sets its handler."""
 
     __slots__ = ("enabled", "_handler", "_stamps", "_json", "_now")
 

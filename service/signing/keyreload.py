@@ -2,7 +2,7 @@
 
 ``keys rotate`` writes a new key file; every process publishes it within a
 minute, with no restart, and it signs only after ``key_activation_delay``
-(:class:`~service.keys.KeyRing`). A directory that cannot be read, or holds a
+(:class:`~service.signing.keys.KeyRing`). A directory that cannot be read, or holds a
 broken file, keeps the keys already loaded: the error is logged once per outage.
 """
 
@@ -14,8 +14,8 @@ import signal
 from collections.abc import Callable
 
 from service.errors import ConfigError
-from service.keys import KeyRing, SigningKey
-from service.logs import log
+from service.observability.logs import log
+from service.signing.keys import KeyRing, SigningKey
 
 #: Seconds between two reads of the key directory ("at least once a minute").
 RELOAD_INTERVAL = 30.0

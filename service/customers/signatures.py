@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from service.errors import InvalidRequest, InvalidSignature, SignatureExpired
-from service.secret import Secret
+from service.support.secret import Secret
 
 #: Shopify customer IDs: ASCII digits, no sign, no leading zero, at most 20 digits.
 CUSTOMER_ID = re.compile(r"[1-9][0-9]{0,19}", re.ASCII)

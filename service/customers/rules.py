@@ -16,14 +16,7 @@ from dataclasses import dataclass
 import jwt
 
 from service.config import ShopConfig
-from service.errors import (
-    InvalidRequest,
-    InvalidToken,
-    LoginRequired,
-    SignedIdsDisabled,
-    UnknownShop,
-)
-from service.signatures import (
+from service.customers.signatures import (
     APP_PROXY_WINDOW,
     CustomerSigner,
     check_timestamp,
@@ -31,8 +24,15 @@ from service.signatures import (
     parse_timestamp,
     verify_app_proxy,
 )
+from service.errors import (
+    InvalidRequest,
+    InvalidToken,
+    LoginRequired,
+    SignedIdsDisabled,
+    UnknownShop,
+)
+from service.signing.tokens import CustomerClaims, IssuedToken, TokenIssuer, TokenVerifier
 from service.state import Checks
-from service.tokens import CustomerClaims, IssuedToken, TokenIssuer, TokenVerifier
 
 
 @dataclass(frozen=True)

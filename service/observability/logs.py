@@ -2,7 +2,7 @@
 
 Request lines carry method, path (never the query string, which can hold
 signatures), status, duration, shop and request id; they are written by
-:mod:`service.accesslog`, in the same shape and to the same stream as every
+:mod:`service.observability.accesslog`, in the same shape and to the same stream as every
 other line. No code path passes a token, signature or secret to a logger.
 """
 
@@ -99,9 +99,9 @@ def configure(
 ) -> None:
     """Log to stderr as ``text`` or ``json``; request lines too, unless ``access_log`` is off.
 
-    Request lines are written by :mod:`service.accesslog`, to this handler's stream.
+    Request lines are written by :mod:`service.observability.accesslog`, to this handler's stream.
     """
-    from service.accesslog import access_log as request_lines
+    from service.observability.accesslog import access_log as request_lines
 
     handler = logging.StreamHandler(sys.stderr)
     formatter = JSONFormatter() if log_format == "json" else TextFormatter()

@@ -18,11 +18,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from service.config import Settings
-from service.dev import DEMO_CUSTOMER, DEMO_SHOP
+from service.customers.signatures import parse_customer_id
+from service.dev.liquid import shopify_environment
+from service.dev.settings import DEMO_CUSTOMER, DEMO_SHOP
 from service.errors import InvalidRequest
-from service.liquid import shopify_environment
 from service.oauth.metadata import TOKEN_PATH
-from service.signatures import parse_customer_id
 
 MODES = ("signed", "timestamped")
 GUEST = "guest"

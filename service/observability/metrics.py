@@ -7,7 +7,7 @@ One process keeps its values in memory. With several worker processes
 (``WEB_CONCURRENCY`` > 1) each answers ``/metrics`` in turn, so every worker
 writes its values to files that any of them can read: prometheus-client's
 multiprocess mode, in ``PROMETHEUS_MULTIPROC_DIR`` (prepared by
-:mod:`service.workers` before this module is imported, since prometheus-client
+:mod:`service.observability.multiprocess` before this module is imported, since prometheus-client
 chooses where values live when it is imported). A scrape then adds up every
 worker's counts, a dead worker's included (a counter never goes back), and
 the gauges of the live ones.
@@ -34,7 +34,7 @@ from prometheus_client.registry import Collector
 
 from service import __version__
 
-#: Where the workers' values live, when there are several (see service.workers).
+#: Where the workers' values live, when there are several (see service.observability.multiprocess).
 SHARED_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 # A `_created` series per counter and histogram doubles the output and means

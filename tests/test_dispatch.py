@@ -1,4 +1,4 @@
-"""The lean endpoints: the same answers as Starlette's, reached the way its router would."""
+"""Endpoints on the raw scope: the same answers as Starlette's, reached as its router would."""
 
 from __future__ import annotations
 
@@ -11,26 +11,30 @@ from starlette.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
 from service.errors import InvalidSignature, RateLimited, ServiceError, StateUnavailable
-from service.web.http import error_response
-from service.web.lean import LeanEndpoint, LeanRoutes, Reply, error_reply, header
+from service.web.dispatch import Dispatch
+from service.web.http import Endpoint, Reply, error_reply, error_response, header
 from tests.conftest import ORIGIN, SHOP, ClientFactory, sign
 
-MINT_ROUTES = {
+TOKEN_PATHS = ("/oauth/token", "/v1/oauth:token", "/oauth/access_token")
+RAW_ROUTES = {
     ("/v1/shops/{shop}/customer-token", "POST"),
+    ("/v1/shops/{shop}/customer-token", "OPTIONS"),
     ("/v1/app-proxy/customer-token", "GET"),
     ("/v1/app-proxy/customer-token", "POST"),
-    ("/oauth/token", "POST"),
-    ("/v1/oauth:token", "POST"),
-    ("/oauth/access_token", "POST"),
+    ("/v1/me", "GET"),
+    ("/v1/me", "OPTIONS"),
+    *((path, method) for path in TOKEN_PATHS for method in ("POST", "OPTIONS")),
+    ("/oauth/introspect", "POST"),
+    ("/oauth/revoke", "POST"),
 }
 
 
-def test_the_mint_endpoints_are_lean_and_nothing_else_is(client: TestClient) -> None:
-    lean = set()
+def test_the_token_endpoints_are_raw_and_the_pages_are_starlette(client: TestClient) -> None:
+    raw = set()
     for route in client.app.routes:  # type: ignore[attr-defined]
-        if isinstance(route, Route) and isinstance(route.app, LeanEndpoint):
-            lean |= {(route.path, method) for method in route.methods or () if method != "HEAD"}
-    assert lean == MINT_ROUTES
+        if isinstance(route, Route) and isinstance(route.app, Endpoint):
+            raw |= {(route.path, method) for method in route.methods or () if method != "HEAD"}
+    assert raw == RAW_ROUTES
 
 
 @pytest.mark.parametrize(
@@ -56,7 +60,7 @@ def test_a_header_is_its_first_occurrence_as_starlette_reads_it() -> None:
     assert header(scope, b"x-missing") is None
 
 
-# -- LeanRoutes: the router's order and matching decide -----------------------------------
+# -- Dispatch: the router's order and matching decide -----------------------------------
 
 
 async def handler(scope: Scope, receive: Receive) -> Reply:
@@ -67,12 +71,12 @@ async def plain(scope: Scope, receive: Receive, send: Send) -> None:
     pass  # pragma: no cover
 
 
-LEAN = LeanEndpoint(handler)
+LEAN = Endpoint(handler)
 
 
-def find(routes: list[Route], method: str, path: str) -> tuple[LeanEndpoint | None, Scope]:
+def find(routes: list[Route], method: str, path: str) -> tuple[Endpoint | None, Scope]:
     scope: Scope = {"type": "http", "method": method, "path": path, "headers": [], "root_path": ""}
-    return LeanRoutes(routes).find(scope), scope
+    return Dispatch(plain, routes=routes).find(scope), scope
 
 
 LEAN_THEN_PLAIN = [
@@ -81,7 +85,7 @@ LEAN_THEN_PLAIN = [
 ]
 
 
-def test_a_lean_route_is_found_with_its_path_parameters() -> None:
+def test_an_endpoint_is_found_with_its_path_parameters() -> None:
     endpoint, scope = find(LEAN_THEN_PLAIN, "POST", "/shops/acme/token")
     assert endpoint is LEAN
     assert scope["path_params"] == {"shop": "acme"}
@@ -91,7 +95,7 @@ def test_a_lean_route_is_found_with_its_path_parameters() -> None:
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/shops/acme/token"),  # another method on a lean path: the router's 405
+        ("GET", "/shops/acme/token"),  # another method on an endpoint's path: the router's 405
         ("OPTIONS", "/shops/acme/token"),  # another route on the same path
         ("POST", "/elsewhere"),  # no route at all
     ],
@@ -110,7 +114,7 @@ def test_an_earlier_route_that_matches_wins_as_in_the_router() -> None:
     assert find(routes, "POST", "/shops/acme/token")[0] is None
 
 
-def test_lean_and_routed_answers_are_the_same(client_factory: ClientFactory) -> None:
+def test_dispatched_and_routed_answers_are_the_same(client_factory: ClientFactory) -> None:
     # The same requests through the whole app and through the router alone (which
     # reaches the same endpoint through Starlette's route handling).
     client = client_factory()

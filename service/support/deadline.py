@@ -74,8 +74,8 @@ def _watch(loop: asyncio.AbstractEventLoop) -> _Watch:
     return watch
 
 
-class deadline:  # noqa: N801 (used like asyncio.timeout)
-    """``with deadline(seconds):`` in a task: the block raises TimeoutError when late.
+class Deadline:
+    """``with Deadline(seconds):`` in a task: the block raises TimeoutError when late.
 
     Only what the block awaits is interrupted, exactly as with ``asyncio.timeout``:
     a cancellation from elsewhere passes through unchanged.
@@ -90,7 +90,7 @@ class deadline:  # noqa: N801 (used like asyncio.timeout)
         loop = asyncio.get_running_loop()
         task = asyncio.current_task(loop)
         if task is None:
-            raise RuntimeError("deadline() must be used inside a task")
+            raise RuntimeError("Deadline() must be used inside a task")
         self._task = task
         self._cancelling = task.cancelling()
         self._watch = watch = _watch(loop)

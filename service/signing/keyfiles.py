@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from service.keys import SigningKey, generate, load_pem
+from service.signing.keys import SigningKey, generate, load_pem
 
 _FILE_NAME = re.compile(r"(\d{8}T\d{6}Z)-[A-Za-z0-9_-]+\.pem")
 #: The creation time at the start of a key file's name.

@@ -3,7 +3,7 @@
 With ``WEB_CONCURRENCY`` > 1 (Granian's ``--workers``, uvicorn's, gunicorn's)
 each scrape of ``/metrics`` reaches one worker, so every worker writes its
 counts to files in one directory and the worker that answers adds them all
-up (prometheus-client's multiprocess mode, :mod:`service.metrics`). That
+up (prometheus-client's multiprocess mode, :mod:`service.observability.metrics`). That
 directory must be the same for every worker of a server, new for each start
 of the server (old counts would be added in), and private.
 

@@ -1,8 +1,8 @@
 """Everything the endpoints use, built once from the settings.
 
-:func:`build_services` is where the pieces meet: the keyring, the token issuer
+:func:`build_components` is where the pieces meet: the keyring, the token issuer
 and verifier, the shared state, the customer rules, the OAuth server, the
-API-token store and the metrics. The HTTP layer gets one :class:`Services`
+API-token store and the metrics. The HTTP layer gets one :class:`Components`
 and tests build their own with a fake clock.
 """
 
@@ -14,19 +14,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from service import keyfiles, keys
 from service.config import KEYS_ENV, RedisURL, Settings
 from service.config.advice import config_warnings
-from service.customers import CustomerTokens
+from service.customers.rules import CustomerTokens
 from service.errors import ConfigError
-from service.logs import log
-from service.metrics import Metrics
 from service.oauth.introspection import API_TOKEN_PREFIX, TokenLookup
 from service.oauth.server import OAuthServer
+from service.observability.logs import log
+from service.observability.metrics import Metrics
+from service.observability.multiprocess import workers
+from service.signing import keyfiles, keys
+from service.signing.tokens import TokenIssuer, TokenVerifier
 from service.state import State
 from service.state.memory import MemoryState
-from service.tokens import TokenIssuer, TokenVerifier
-from service.workers import workers
 
 if TYPE_CHECKING:
     from service.store.apitokens import ApiTokenStore
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class Services:
+class Components:
     settings: Settings
     keyring: keys.KeyRing
     issuer: TokenIssuer
@@ -44,9 +44,6 @@ class Services:
     oauth: OAuthServer
     metrics: Metrics
     now: Callable[[], float] = time.time
-    #: What introspection asks about ``stk_`` API tokens; ``None`` without a database
-    #: (they are then inactive).
-    api_tokens: TokenLookup | None = None
     #: The SQL store of API tokens (create, list, revoke); ``None`` without a ``database``.
     token_store: ApiTokenStore | None = None
     #: Dashboard sessions; None unless ``admin_password_hash`` is set.
@@ -181,7 +178,7 @@ def build_store(
     return tokens, sessions
 
 
-def build_services(
+def build_components(
     settings: Settings,
     *,
     keyring: keys.KeyRing | None = None,
@@ -189,7 +186,7 @@ def build_services(
     now: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
     api_tokens: TokenLookup | None = None,
-) -> Services:
+) -> Components:
     """Everything the endpoints use; a test may pass its own keyring, state and clocks."""
     source = key_source(settings) if keyring is None else None
     keyring = keyring or load_keyring(settings, now=now)
@@ -215,7 +212,7 @@ def build_services(
     token_store, admin_sessions = build_store(settings, now=now, monotonic=monotonic)
     # Introspection asks the database about `stk_` tokens (a test may pass its own lookup).
     api_tokens = api_tokens if api_tokens is not None else token_store
-    return Services(
+    return Components(
         settings=settings,
         keyring=keyring,
         issuer=issuer,
@@ -233,7 +230,6 @@ def build_services(
         ),
         metrics=metrics,
         now=now,
-        api_tokens=api_tokens,
         token_store=token_store,
         admin_sessions=admin_sessions,
         key_source=source,

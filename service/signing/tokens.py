@@ -23,10 +23,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from jwt.algorithms import ECAlgorithm
 
-from service.clock import iso8601
+from service.config.clients import GRANT_TYPES
+from service.customers.signatures import CUSTOMER_ID
 from service.errors import InvalidToken
-from service.keys import KeyRing, SigningKey
-from service.signatures import CUSTOMER_ID
+from service.signing.keys import KeyRing, SigningKey
+from service.support.clock import iso8601
 
 #: RFC 9068 §2.1: the media type of JWT access tokens.
 ACCESS_TOKEN_TYP = "at+jwt"
@@ -37,7 +38,7 @@ _REQUIRED = ["iss", "sub", "aud", "iat", "nbf", "exp", "jti", "client_id", "toke
 
 #: The kinds of token, in the ``token_use`` claim (and the token response's ``identifier``).
 TokenUse = Literal["customer", "client_credentials", "implicit"]
-CLIENT_KINDS: frozenset[str] = frozenset({"client_credentials", "implicit"})
+CLIENT_KINDS: frozenset[str] = frozenset(GRANT_TYPES)
 
 
 class Claims(TypedDict):
@@ -251,20 +252,6 @@ class TokenVerifier(_KeyringClient):
         if claims["token_use"] != "customer":
             raise InvalidToken("The token is not a customer token.")
         return cast(CustomerClaims, claims)
-
-    def verify_client(self, token: str, *, audience: str) -> Claims:
-        """The claims of a valid OAuth client token (client credentials or implicit)."""
-        claims = self.verify(token, audience=audience)
-        if claims["token_use"] not in CLIENT_KINDS:
-            raise InvalidToken("The token is not a client token.")
-        return claims
-
-    def verify_kind(self, token: str, *, audience: str, kind: TokenUse) -> Claims:
-        """The claims of a valid token of exactly ``kind`` (client credentials, not implicit)."""
-        claims = self.verify(token, audience=audience)
-        if claims["token_use"] != kind:
-            raise InvalidToken(f"The token is not a {kind} token.")
-        return claims
 
     def _verify(self, token: str, *, audience: str | None) -> dict[str, Any]:
         try:

@@ -13,19 +13,18 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from service import keyfiles
 from service.config import ClientConfig, Settings, ShopConfig, StoreConfig
-from service.config.shops import check_guest_clients
+from service.config.settings import check_guest_clients
 from service.config.store import database_url
-from service.secret import Secret
-from service.signatures import CustomerSigner
+from service.customers.signatures import CustomerSigner
+from service.signing import keyfiles
+from service.support.secret import Secret
 
 STATE_DIR = Path(".shapestoken")
 DEMO_SHOP = "demo.myshopify.com"
 DEMO_CUSTOMER = "1001"
 #: The demo shop's public client: guests get its anonymous (implicit) tokens.
 DEMO_GUEST_CLIENT = "storefront-web"
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 DEV_SCOPES = ("profiles:read", "profiles:write", "orders:read")
 ADMIN_PASSWORD_FILE = "admin-password"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from liquid import CachingFileSystemLoader, Environment
 
-from service.assets import asset_dir
+from service.support.assets import asset_dir
 
 
 def hmac_sha256(value: object, key: object) -> str:
@@ -35,7 +35,7 @@ def to_json(value: Any) -> str:
 
 
 def shopify_environment() -> Environment:
-    search_path = [asset_dir("liquid_snippets"), Path(__file__).parent / "web" / "templates"]
+    search_path = [asset_dir("liquid_snippets"), Path(__file__).parent / "templates"]
     env = Environment(loader=CachingFileSystemLoader(search_path, ext=".liquid"))
     env.filters["hmac_sha256"] = hmac_sha256
     env.filters["json"] = to_json

@@ -1,6 +1,6 @@
 """Signing keys: their material, RFC 7638 kids, and the keyring that rotates them.
 
-Keys live as PKCS#8 PEM files in ``signing_key_dir`` (:mod:`service.keyfiles`),
+Keys live as PKCS#8 PEM files in ``signing_key_dir`` (:mod:`service.signing.keyfiles`),
 or as a bundle of PEM blocks in the ``SHAPESTOKEN_SIGNING_KEYS`` variable (first
 block = signing key). :class:`KeyRing` decides which key signs and which are
 published: a new key is published before it signs, an old one stays published
@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from service.clock import iso8601
 from service.errors import ConfigError
+from service.support.clock import iso8601
 
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey

@@ -16,8 +16,8 @@ import sys
 from service.cli.base import Commands
 from service.config.clients import parse_client
 from service.errors import ConfigError
-from service.oauth.clients import hash_secret
-from service.secret import MIN_SECRET_BYTES
+from service.oauth.registry import hash_secret
+from service.support.secret import MIN_SECRET_BYTES
 
 #: 256 random bits, base64url: 43 characters that need no escaping anywhere.
 SECRET_BYTES = 32

@@ -1,0 +1,1 @@
+"""Shopify customers: what a theme or the App Proxy signs, and who gets a customer token."""

@@ -1,0 +1,1 @@
+"""Development mode only: the embedded demo shop, its Liquid environment and the /demo page."""

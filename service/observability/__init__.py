@@ -1,0 +1,1 @@
+"""What operators see: log lines, the access log, Prometheus metrics across worker processes."""

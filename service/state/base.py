@@ -1,0 +1,95 @@
+"""The one async interface every state backend implements, and what a request asks of it.
+
+Endpoints hold a :class:`State` and never know where it keeps things: in this
+process (:class:`~service.state.memory.MemoryState`, the embedded default) or in
+a store that every replica shares. Each request makes at most one call, so a
+networked backend answers it in one round trip. A backend that cannot answer
+raises :class:`~service.errors.StateUnavailable` (503): no check is ever skipped.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from prometheus_client.registry import Collector
+
+from service.config.limits import Rate
+
+
+@dataclass(frozen=True, slots=True)
+class Checks:
+    """What one request must pass, in this order, in one call.
+
+    ``limits`` are counted in order and stop at the first over its rate
+    (:class:`~service.errors.RateLimited`; later ones are not counted). Then a
+    blocked ``customer`` is refused (:class:`~service.errors.CustomerBlocked`).
+    Last, ``first_use`` records a one-time proof for ``seconds`` and refuses
+    one seen before (:class:`~service.errors.ReplayedProof`); it is recorded
+    only when everything else passed, so a refused request can be retried.
+    """
+
+    limits: tuple[tuple[str, str], ...] = ()
+    customer: tuple[str, str] | None = None
+    first_use: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    shop: str
+    customer_id: str
+    reason: str
+    #: Unix time of the block; the customer's tokens issued up to then are inactive.
+    since: float
+
+
+class State(ABC):
+    """Limits, revocations and blocks; see :class:`Checks` for what a request asks."""
+
+    def __init__(self, rates: Mapping[str, Rate]) -> None:
+        self.rates = dict(rates)
+
+    @abstractmethod
+    async def check(self, checks: Checks) -> None:
+        """Count and check ``checks``; raise the first refusal."""
+
+    async def hit(self, limiter: str, key: str) -> None:
+        """Count one event on one limiter."""
+        await self.check(Checks(limits=((limiter, key),)))
+
+    @abstractmethod
+    async def revoke(self, jti: str, expires_at: int) -> None:
+        """Refuse the token ``jti`` until ``expires_at`` (its ``exp``), then forget it."""
+
+    @abstractmethod
+    async def token_active(
+        self, jti: str, *, issued_at: int, customer: tuple[str, str] | None = None
+    ) -> bool:
+        """False if ``jti`` is revoked, or ``customer`` was blocked after ``issued_at``."""
+
+    @abstractmethod
+    async def block(self, shop: str, customer_id: str, reason: str = "") -> Block:
+        """Refuse the customer's mints and every token issued to them so far."""
+
+    @abstractmethod
+    async def unblock(self, shop: str, customer_id: str) -> bool:
+        """Lift a block (tokens issued before it stay inactive); False if there was none."""
+
+    @abstractmethod
+    async def blocks(self) -> list[Block]:
+        """Every current block."""
+
+    async def ping(self) -> None:  # noqa: B027 (nothing to do in memory)
+        """Raise :class:`~service.errors.StateUnavailable` unless the backend answers."""
+
+    async def aclose(self) -> None:  # noqa: B027
+        """Release connections."""
+
+    def tracked_keys(self) -> dict[str, int]:
+        """Keys each limiter holds in this process (for ``/metrics``); empty if not local."""
+        return {}
+
+    def series(self) -> list[Collector]:
+        """The backend's own metrics (errors, time spent), rendered by ``/metrics``."""
+        return []
