@@ -1,4 +1,4 @@
-"""Shopify App Proxy requests: DESIGN's app-proxy table, with Shopify's own example."""
+"""Shopify App Proxy requests: every status of the App Proxy table, with Shopify's own example."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from starlette.types import Message, Scope
 
 from service.web.http import MAX_BODY
-from service.web.openapi import document
+from service.web.openapi.document import document
 from tests.conftest import ISSUER, SHOP, ClientFactory
 from tests.test_routes import assert_error
 

@@ -132,7 +132,7 @@ def test_the_whole_dashboard(
         assert page.evaluate("() => navigator.clipboard.readText()") == token
         if wide:
             shot(page, "token-created-1280", tmp_path)
-        # An API introspects it over HTTP: exactly DESIGN's fields.
+        # An API introspects it over HTTP: exactly the documented fields.
         active = introspect(dashboard, token)
         assert set(active) == {"active", "scope", "sub", "token_type", "exp", "iat", "iss"}
         assert active["active"] is True and active["scope"] == "profiles:read orders:read"

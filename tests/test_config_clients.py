@@ -1,4 +1,4 @@
-"""``[clients."<id>"]``: the DESIGN example, defaults, and every refused combination."""
+"""``[clients."<id>"]``: the documented example, defaults, and every refused combination."""
 
 from __future__ import annotations
 

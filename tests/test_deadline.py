@@ -1,9 +1,11 @@
-"""``deadline()``: asyncio.timeout's behaviour, with one timer per loop."""
+"""``Deadline``: asyncio.timeout's behaviour, with one timer per loop."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -93,3 +95,64 @@ def test_a_finished_loop_is_not_kept_alive() -> None:
     asyncio.run(main())
     gc.collect()
     assert len(module._watches) == 0
+
+
+# -- the same outcomes as asyncio.timeout -------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", ["in time", "late", "cancelled elsewhere", "error inside"])
+def test_every_outcome_is_asyncio_timeouts(scenario: str) -> None:
+    """Each scenario run under asyncio.timeout and under Deadline ends the same way."""
+
+    async def outcome(use_deadline: bool) -> str:
+        def block(seconds: float) -> contextlib.AbstractAsyncContextManager[object]:
+            if not use_deadline:
+                return asyncio.timeout(seconds)
+
+            @contextlib.asynccontextmanager
+            async def sync_block() -> AsyncIterator[None]:
+                with Deadline(seconds):
+                    yield
+
+            return sync_block()
+
+        async def body() -> str:
+            if scenario == "in time":
+                async with block(10):
+                    await asyncio.sleep(0)
+                return "finished"
+            if scenario == "late":
+                async with block(0.01):
+                    await asyncio.Event().wait()
+            if scenario == "error inside":
+                async with block(10):
+                    raise ValueError("inside")
+            async with block(10):
+                await asyncio.Event().wait()
+            return "unreachable"  # pragma: no cover
+
+        task = asyncio.create_task(body())
+        if scenario == "cancelled elsewhere":
+            await asyncio.sleep(0.01)
+            task.cancel()
+        try:
+            return await asyncio.wait_for(task, timeout=10)
+        except BaseException as exc:  # noqa: BLE001 (the outcome is the exception's type)
+            return type(exc).__name__
+
+    def run(use_deadline: bool) -> str:
+        return asyncio.run(outcome(use_deadline))
+
+    assert run(use_deadline=True) == run(use_deadline=False)
+
+
+def test_blocks_do_not_nest_in_one_task() -> None:
+    async def main() -> None:
+        with Deadline(10):
+            with pytest.raises(RuntimeError, match="do not nest"):
+                with Deadline(1):
+                    pass  # pragma: no cover
+        # The outer block ended as usual: nothing is left behind.
+        assert module._watch(asyncio.get_running_loop()).pending == {}
+
+    asyncio.run(main())

@@ -1,7 +1,7 @@
 """POST /oauth/introspect and /oauth/revoke for admin-made API tokens, on SQLite and PostgreSQL.
 
 The HTTP edge as an API sees it: an ``introspect = true`` client asks about an
-``stk_`` token and gets exactly DESIGN's fields, or exactly ``{"active": false}``,
+``stk_`` token and gets exactly the documented fields, or exactly ``{"active": false}``,
 or, while the database cannot answer, a 503 (never an active answer that the
 database did not give, never a 500).
 """
@@ -89,7 +89,7 @@ def create(
     return made
 
 
-# -- active, and exactly DESIGN's fields ---------------------------------------------------
+# -- active, and exactly the documented fields ---------------------------------------------------
 
 
 def test_an_active_api_token_answers_exactly_the_designed_fields(

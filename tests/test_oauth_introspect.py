@@ -326,7 +326,10 @@ def test_a_revoked_token_stays_refused_until_exp(client: TestClient, clock: Cloc
     ("data", "headers"),
     [
         ({}, basic(CRM, "wrong-" + "x" * 40)),
-        ({"client_id": WEB}, {}),  # public clients cannot revoke (DESIGN: confidential)
+        (
+            {"client_id": WEB},
+            {},
+        ),  # a public client proves nothing
         ({}, {}),
     ],
 )

@@ -1,4 +1,4 @@
-"""Every row of DESIGN's POST /oauth/token table, over HTTP (TestClient)."""
+"""Every row of the POST /oauth/token table (docs/reference/http-api.md), over HTTP (TestClient)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def test_client_secret_post_form(client: TestClient, clock: Clock) -> None:
     assert isinstance(token, str)
     assert jwt.get_unverified_header(token)["typ"] == "at+jwt"
     claims = unverified(token)
-    # DESIGN: sub = client_id = the client id, token_use, and no `shop`.
+    # sub = client_id = the client id, token_use, and no `shop`.
     assert set(claims) == {
         "iss", "sub", "client_id", "token_use", "aud", "scope", "iat", "nbf", "exp", "jti"
     }  # fmt: skip
@@ -135,7 +135,7 @@ def test_the_previous_secret_still_works(client: TestClient) -> None:
 
 
 def test_unknown_parameters_are_ignored(client: TestClient) -> None:
-    # DESIGN's example body, RFC 6749 §3.2.
+    # A body with parameters the service does not read, RFC 6749 §3.2.
     body = (
         f"grant_type=client_credentials&client_id={CRM}&client_secret={CRM_SECRET}"
         "&username:x=&password:y=&redirect_uri=https%3A%2F%2Fx&state=1"

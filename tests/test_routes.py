@@ -1,4 +1,4 @@
-"""Every row of DESIGN's customer-token table, and the other endpoints."""
+"""Every row of the customer-token table (docs/reference/http-api.md), and the other endpoints."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from tests.conftest import (
 URL = f"/v1/shops/{SHOP}/customer-token"
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The fields of every token response, for every grant (DESIGN: the 200 rows of
+#: The fields of every token response, for every grant (the 200 rows of
 #: the customer-token endpoint and of /oauth/token).
 TOKEN_KEYS = {
     "access_token",

@@ -90,6 +90,7 @@ async def test_introspection_of_an_active_token(store: ApiTokenStore, clock: Clo
 @pytest.mark.parametrize(
     "token",
     ["", "garbage", "stk_", new_token()[:-1] + "0", "Bearer " + new_token(), "x" * 5000],
+    ids=["empty", "garbage", "prefix", "bad-checksum", "with-scheme", "long"],
 )
 async def test_unknown_malformed_and_garbage_tokens_are_inactive(
     store: ApiTokenStore, token: str

@@ -1,4 +1,4 @@
-"""Timestamped signatures over HTTP: DESIGN's timestamped table."""
+"""Timestamped signatures over HTTP: every status of the timestamped table."""
 
 from __future__ import annotations
 

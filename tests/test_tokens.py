@@ -5,7 +5,7 @@ import json
 
 import jwt
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from service.errors import InvalidToken
@@ -17,9 +17,6 @@ from service.signing.tokens import (
     TokenIssuer,
     TokenUse,
     TokenVerifier,
-    _ECDSASigner,
-    base64url,
-    compact_json,
     new_jti,
 )
 from tests import strategies
@@ -171,39 +168,6 @@ def test_jti_is_128_bits_of_base64url() -> None:
     for value in values:
         assert len(base64.urlsafe_b64decode(value + "==")) == 16
         assert "=" not in value
-
-
-CLAIM_VALUES = st.one_of(
-    st.text(), st.integers(), st.booleans(), st.none(), st.lists(st.text(), max_size=3)
-)
-
-
-@given(st.dictionaries(st.text(), CLAIM_VALUES, max_size=12))
-def test_payload_json_is_pyjwts_byte_for_byte(payload: dict[str, object]) -> None:
-    # Control characters, non-ASCII, lone surrogates, integers past 64 bits: whatever
-    # writes it, the bytes are those of PyJWT's json.dumps(separators=(",", ":")).
-    expected = json.dumps(payload, separators=(",", ":")).encode("utf-8")
-    assert compact_json(payload) == expected
-
-
-@given(st.binary(max_size=200))
-def test_base64url_is_pyjwts(data: bytes) -> None:
-    assert base64url(data) == jwt.utils.base64url_encode(data)
-
-
-@settings(max_examples=50)
-@given(message=st.binary(max_size=300))
-def test_es256_signatures_are_pyjwts_r_and_s(es256_key: keys.SigningKey, message: bytes) -> None:
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from jwt.algorithms import ECAlgorithm
-
-    algorithm = ECAlgorithm(ECAlgorithm.SHA256)
-    private_key = es256_key.private_key
-    assert isinstance(private_key, ec.EllipticCurvePrivateKey)
-    raw = _ECDSASigner(private_key, algorithm)(message)
-    # RFC 7518 §3.4: 64 bytes, R then S, each left-padded; what PyJWT itself verifies.
-    assert len(raw) == 64
-    assert algorithm.verify(message, private_key.public_key(), raw)
 
 
 def test_expiry_is_iso_8601_utc(keyring: keys.KeyRing, clock: Clock) -> None:

@@ -26,7 +26,7 @@ class ShopConfig:
     signature_max_age: int | None = None
     require_timestamp: bool = False
     app_proxy_secret: Secret | None = None
-    #: The public client whose implicit tokens the shop's guests get (DESIGN "Guests").
+    #: The public client whose implicit tokens the shop's guests get (docs: theme guide, "Guests").
     guest_client: str | None = None
 
     @property

@@ -1,4 +1,4 @@
-"""``state``: where limits, revocations and blocks live (DESIGN "Several replicas").
+"""``state``: where limits, revocations and blocks live (see the operations guide).
 
 ``"memory"`` keeps them in each process; ``"redis://host:port/db"`` or
 ``"rediss://…"`` (TLS) moves them to one Redis that every replica shares. The

@@ -19,6 +19,8 @@ from service.support.secret import MIN_SECRET_BYTES, Secret
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 #: RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
 SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+", re.ASCII)
+#: Shopify customer IDs: ASCII digits, no sign, no leading zero, at most 20 digits.
+CUSTOMER_ID = re.compile(r"[1-9][0-9]{0,19}", re.ASCII)
 #: A shop is named by its Shopify domain.
 SHOP_DOMAIN = re.compile(r"[a-z0-9][a-z0-9-]{0,98}\.myshopify\.com", re.ASCII)
 

@@ -1,6 +1,6 @@
 """The customer path's rules, without HTTP: which proofs mint a token, and for whom.
 
-A shop proves its customer in one of three ways (DESIGN "Stronger proof of the
+A shop proves its customer in one of three ways (docs/guides/theme.md, "Stronger proof of the
 customer"): a plain signature of the id, a timestamped one, or a request that
 Shopify's App Proxy signed. :class:`CustomerTokens` checks the proof, says what
 shared state must agree (limits, blocks) and mints the token; it also verifies

@@ -12,11 +12,10 @@ import hmac
 import re
 from collections.abc import Iterable, Sequence
 
+from service.config.values import CUSTOMER_ID
 from service.errors import InvalidRequest, InvalidSignature, SignatureExpired
 from service.support.secret import Secret
 
-#: Shopify customer IDs: ASCII digits, no sign, no leading zero, at most 20 digits.
-CUSTOMER_ID = re.compile(r"[1-9][0-9]{0,19}", re.ASCII)
 #: Shopify's ``hmac_sha256`` filter output.
 SIGNATURE = re.compile(r"[0-9a-f]{64}", re.ASCII)
 TIMESTAMP = re.compile(r"(?:0|[1-9][0-9]{0,11})", re.ASCII)

@@ -66,7 +66,7 @@ class TokenGrants:
         if grant_type not in client.grant_types:
             raise UnauthorizedClient(f"This client may not use the {grant_type} grant.")
         if grant_type == "implicit" and origin is not None and origin not in client.allowed_origins:
-            # A browser page outside the client's origins (DESIGN: 403 before any token).
+            # A browser page outside the client's origins (403 before any token is minted).
             raise OriginNotAllowed("This origin may not request tokens for this client.")
         return TokenGrant(
             client=client,

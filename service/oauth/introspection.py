@@ -20,7 +20,7 @@ from service.signing.tokens import Claims, TokenVerifier
 from service.state import State
 from service.store.stk import PREFIX
 
-#: Admin-made API tokens start with this (DESIGN "API tokens").
+#: Admin-made API tokens start with this (docs/guides/backends.md, "API tokens").
 API_TOKEN_PREFIX = PREFIX
 
 

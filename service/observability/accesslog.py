@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from service.observability.logs import LOGGER, Stamps, json_line, log, plain
+from service.observability.lines import LOGGER, Stamps, json_line, log, plain
 
 #: The logger whose level and handlers decide where request lines go.
 ACCESS = logging.getLogger(f"{LOGGER}.access")

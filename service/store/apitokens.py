@@ -38,7 +38,7 @@ from service.store.stk import (
     utc,
 )
 
-#: DESIGN: lookups may be cached for at most 30 s.
+#: Lookups are cached for at most 30 s: a revocation elsewhere shows within that.
 CACHE_TTL = 30
 CACHE_SIZE = 10_000
 LAST_USED_EVERY = timedelta(minutes=1)

@@ -22,7 +22,7 @@ from service.store.db import connect
 from service.store.schema import admin_sessions
 from service.store.stk import utc
 
-#: DESIGN: a dashboard session lasts at most 12 hours.
+#: A dashboard session lasts at most 12 hours, whatever its cookie says.
 LIFETIME = 12 * 3600
 
 

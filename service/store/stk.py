@@ -112,7 +112,7 @@ class ApiToken:
         return "active"
 
     def introspection(self, issuer: str) -> dict[str, object]:
-        """RFC 7662 §2.2 members of this token while active (DESIGN: API tokens, "Use").
+        """RFC 7662 §2.2 members of this token while active (see the HTTP reference).
 
         ``active`` itself is the introspection endpoint's to add.
         """

@@ -78,7 +78,9 @@ class Deadline:
     """``with Deadline(seconds):`` in a task: the block raises TimeoutError when late.
 
     Only what the block awaits is interrupted, exactly as with ``asyncio.timeout``:
-    a cancellation from elsewhere passes through unchanged.
+    a cancellation from elsewhere passes through unchanged. Unlike it, blocks do
+    not nest in one task (a task has one deadline at a time): a nested block is
+    a RuntimeError, never a deadline silently replaced.
     """
 
     __slots__ = ("seconds", "_watch", "_task", "_cancelling")
@@ -94,6 +96,8 @@ class Deadline:
         self._task = task
         self._cancelling = task.cancelling()
         self._watch = watch = _watch(loop)
+        if task in watch.pending:
+            raise RuntimeError("Deadline blocks do not nest in one task")
         watch.add(loop, task, loop.time() + self.seconds)
 
     def __exit__(

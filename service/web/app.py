@@ -35,7 +35,7 @@ from service.web.dispatch import Dispatch
 from service.web.http import error_response
 from service.web.middleware import LoopbackHostOnly, NoWebSockets, RequestLog, StaticHeaders
 from service.web.oauth import OAuthEndpoints
-from service.web.openapi import OpenAPIEndpoint
+from service.web.openapi.document import OpenAPIEndpoint
 from service.web.ops import OpsEndpoints
 from service.web.wellknown import WellKnownEndpoints
 from service.wiring import (
@@ -110,7 +110,7 @@ def create_app(settings: Settings, *, components: Components | None = None) -> S
     if settings.development:
         routes.append(Route("/demo", _demo_page(settings), methods=["GET"]))
     if settings.store.admin_enabled:
-        from service.web.admin import AdminEndpoints
+        from service.web.admin.endpoints import AdminEndpoints
 
         routes += AdminEndpoints(components).routes()
 
