@@ -2,8 +2,8 @@
 
 The token endpoints run on every page view of every storefront. Starlette's
 request and response objects, its per-request exception wrapper and its
-header classes cost more there than the JSON they carry (see README
-"Performance"), so these endpoints read the ASGI scope and send the two
+header classes cost more there than the JSON they carry (see
+docs/performance.md), so these endpoints read the ASGI scope and send the two
 response messages themselves. They are still Starlette routes (routing,
 ``405``, ``HEAD``, the OpenAPI listing are unchanged), and what they raise as
 :class:`~service.errors.ServiceError` is answered exactly as the app's
