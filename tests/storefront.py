@@ -295,7 +295,7 @@ def seed(context: BrowserContext, storefront: Storefront, items: Mapping[str, st
     return page
 
 
-# -- theme pages: a layout with the README's Liquid where a theme puts it ------------------
+# -- theme pages: a layout with the theme guide's Liquid where a theme puts it -------------
 
 _pages = count()
 

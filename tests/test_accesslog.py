@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 from service.observability import logs
 from service.observability.accesslog import ACCESS, AccessLog, access_log
 from tests.conftest import SHOP, LogRecords, sign
-from tests.readme import bash, example
+from tests.docs import bash, example
 from tests.servers import ROOT, config_toml, free_port, start_server
 
 NOW = 1_800_000_000.375
@@ -176,7 +176,7 @@ def test_without_configure_lines_go_through_logging(
 def test_a_real_server_writes_or_skips_request_lines(
     tmp_path: Path, extra: str, options: tuple[str, ...], logged: bool
 ) -> None:
-    # The README's logging configuration, as pasted.
+    # The operations guide's logging configuration, as pasted.
     (tmp_path / "logging.json").write_text(example("access-log-config"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -205,6 +205,6 @@ def test_a_real_server_writes_or_skips_request_lines(
 
 
 def test_the_readme_measures_a_request_line_as_pasted() -> None:
-    # From the repository root, as the README's commands run; timeit's own report.
+    # From the repository root, as the docs' commands run; timeit's own report.
     result = bash(example("access-log-cost"), cwd=ROOT)
     assert re.fullmatch(r"\d+ loops?, best of 5: [\d.]+ [nmu]?sec per loop\n", result.stdout)

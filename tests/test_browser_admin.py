@@ -1,7 +1,7 @@
 """The /admin dashboard in the system Chromium, against a real server, on SQLite and PostgreSQL.
 
 Set SHAPESTOKEN_SCREENSHOTS=<dir> to keep the screenshots of every page at 1280 px
-and 390 px (docs/admin-dashboard.png is one of them).
+and 390 px (docs/images/admin-dashboard.png is one of them).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Guests in a real Chromium: an anonymous token, a login, a logout.
 
-The server runs the README's guest config (a public client named by the shop's
-``guest_client``), with the storefront's origin in place of the README's; the pages
-render the README's guest snippet and its examples, as a theme would.
+The server runs the theme guide's guest config (a public client named by the shop's
+``guest_client``), with the storefront's origin in place of the guide's; the pages
+render the guide's guest snippet and its examples, as a theme would.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.conftest import SECRET, SHOP
-from tests.readme import example
+from tests.docs import example
 from tests.servers import Server, free_port, start_server, verify
 from tests.storefront import (
     CUSTOMER,
@@ -57,7 +57,7 @@ class Site:
         return f"{self.server.url}/v1/shops/{SHOP}/customer-token"
 
     def page(self, customer: str | None, storefront: Storefront | None = None) -> str:
-        """A theme page with the README's guest snippet, greeting, module and SDK recipe."""
+        """A theme page with the guide's guest snippet, greeting, module and SDK recipe."""
         body = "".join([SDK, *(example(name, service=self.server.url) for name in BODY_EXAMPLES)])
         return theme_page(
             storefront or self.storefront,

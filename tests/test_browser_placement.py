@@ -1,7 +1,7 @@
-"""The README's "Where to put the code", run as written in a real Chromium.
+"""The theme guide's "Where to put the code", run as written in a real Chromium.
 
 Each page is a theme layout rendered by the real Liquid engine: the snippet in <head>,
-the README's example where a theme would put it, and shapes-token.js loaded the way
+the guide's example where a theme would put it, and shapes-token.js loaded the way
 the example says (Shopify's script_tag, defer, or as a module), from a storefront on its
 own origin against a real server. The service's URL in the examples is replaced by the
 test server's; nothing else is changed.
@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import BrowserContext, expect
 
 from tests.conftest import SECRET, SHOP
-from tests.readme import example
+from tests.docs import example
 from tests.servers import Server, config_toml, free_port, start_server, verify
 from tests.storefront import (
     CUSTOMER,
@@ -82,7 +82,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 def split_script_tag(code: str) -> tuple[str, str]:
-    """The README's script-tag example: its render line, and its script_tag line."""
+    """The guide's script-tag example: its render line, and its script_tag line."""
     render, script_tag = code.strip().rsplit("\n", 1)
     assert script_tag.startswith("{{ 'shapes-token.js' | asset_url | script_tag")
     return render, script_tag
@@ -256,8 +256,12 @@ def test_a_page_on_a_foreign_origin_gets_a_network_error_naming_allowed_origins(
     page_errors.allow(
         "blocked by CORS policy", "net::ERR_FAILED", "ShapesToken: .* got no response"
     )
-    page = open_page(context, theme_page(site.foreign, head=site.readme("head")))
+    page = open_page(
+        context, theme_page(site.foreign, head=site.readme("head"), body=site.readme("section"))
+    )
 
+    # The example's .catch() says so on the page, instead of "Loading…" forever.
+    expect(page.locator("#shapes-greeting")).to_have_text("Your account could not be loaded.")
     outcome = ready(page)
     assert outcome["error"] == "network_error", outcome
     message = outcome["message"]

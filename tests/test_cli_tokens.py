@@ -107,7 +107,7 @@ def test_the_whole_lifecycle(
     assert main(["tokens", "revoke", token_id[1]]) == 0
     assert f"revoked token {token_id[1]} (crm-sync)" in capsys.readouterr().out
     # The CLI is another process: a server that looked the token up answers from its
-    # cache for at most CACHE_TTL seconds (the README's staleness bound), then knows.
+    # cache for at most CACHE_TTL seconds (the docs' staleness bound), then knows.
     assert introspect(api, token)["active"] is True
     clock.advance(CACHE_TTL)
     assert introspect(api, token) == {"active": False}

@@ -16,6 +16,7 @@ import jwt
 import pytest
 
 from tests.conftest import SECRET, sign
+from tests.docs import example
 from tests.servers import Server, config_toml, free_port, shapestoken, start_server, verify
 
 pytestmark = pytest.mark.e2e
@@ -332,19 +333,13 @@ def test_start_up_logs_loose_key_permissions_and_reused_secrets(tmp_path: Path) 
         server.stop()
 
 
-def test_the_readme_verifier_example_works_as_pasted(server: Server) -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    block = next(
-        part.split("```", 1)[0]
-        for part in readme.split("```python\n")[1:]
-        if "def customer_from" in part
-    )
+def test_the_docs_customer_verifier_works_as_pasted(server: Server) -> None:
     # This server is the issuer, and its shop keeps the default audience (the issuer).
-    code = block.replace("https://tokens.example.com", server.url).replace(
+    code = example("verify-customer", service=server.url).replace(
         "https://api.acme.example", server.url
     )
     namespace: dict[str, Any] = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(code, "docs/guides/your-api.md", "exec"), namespace)
     token = mint(server)["access_token"]
     claims = namespace["customer_from"](token)
     assert claims["sub"] == "42" and claims["token_use"] == "customer"

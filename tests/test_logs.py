@@ -17,7 +17,7 @@ from service.signing import keys
 from service.web.app import create_app
 from service.wiring import build_components
 from tests.conftest import ORIGIN, SECRET, SHOP, Clock, make_settings, sign
-from tests.readme import example
+from tests.docs import example
 from tests.servers import (
     Server,
     config_toml,
@@ -228,7 +228,7 @@ def test_shapestoken_serve_writes_the_servers_own_lines_in_the_format_too(
 
 @pytest.mark.e2e
 def test_granian_writes_json_lines_with_the_readme_config(tmp_path: Path) -> None:
-    # The README's GRANIAN_LOG_CONFIG, as pasted, under the Procfile's command.
+    # The operations guide's GRANIAN_LOG_CONFIG, as pasted, under the Procfile's command.
     (tmp_path / "logging.json").write_text(example("server-log-config"))
     port = free_port()
     server = start_procfile(

@@ -23,8 +23,8 @@ from service.state.memory import MemoryState
 from service.state.monitor import SETTLE
 from service.state.redis import RedisState
 from tests.conftest import Clock, LogRecords, Run
+from tests.docs import example
 from tests.redis_server import RedisServer
-from tests.servers import ROOT
 from tests.test_state import MAX_TTL, redis_state
 
 LIMITERS = ("per_customer", "per_ip", "per_client")
@@ -139,7 +139,7 @@ def test_rate_keys_live_no_longer_than_their_period(
 
 
 def test_bytes_per_tracked_key(redis_server: RedisServer, clock: Clock, run: Run) -> None:
-    """The README's sizing: MEMORY USAGE of each kind of key, as Redis counts it."""
+    """The operations guide's sizing: MEMORY USAGE of each kind of key, as Redis counts it."""
     state = redis_state(redis_server.url, clock)
     run(state.hit("per_ip", "2001:db8::1234:5678"))
     run(state.hit("per_customer", "acme.myshopify.com/12345678901234567890"))
@@ -151,14 +151,14 @@ def test_bytes_per_tracked_key(redis_server: RedisServer, clock: Clock, run: Run
             for key in client.scan_iter(match=f"{state._prefix}*")
         }
     assert len(usage) == 3
-    # Key name, value, TTL and Redis' own overhead stay within 200 bytes (README).
+    # Key name, value, TTL and Redis' own overhead stay within 200 bytes (the docs say so).
     assert all(0 < size <= 200 for size in usage.values()), usage
 
 
-def test_the_readme_sizing_commands_work_as_pasted(
+def test_the_docs_sizing_commands_work_as_pasted(
     redis_server: RedisServer, clock: Clock, run: Run
 ) -> None:
-    script = readme_block("To see it on your own Redis:")
+    script = example("redis-sizing")
     with redis_server.client() as client:
         client.select(2)
         client.flushdb()
@@ -177,19 +177,11 @@ def test_the_readme_sizing_commands_work_as_pasted(
     assert "db2:keys=5,expires=5" in "\n".join(rest)
 
 
-def readme_block(after: str) -> str:
-    """The first ``sh`` block of the README after the text ``after``."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index(after) :]
-    start = section.index("```sh\n") + len("```sh\n")
-    return section[start : section.index("\n```", start)]
-
-
-def test_the_readme_acl_user_can_do_everything_the_service_does(
+def test_the_docs_acl_user_can_do_everything_the_service_does(
     redis_server: RedisServer, clock: Clock, run: Run
 ) -> None:
     shim = f'redis-cli() {{ command redis-cli -p {redis_server.port} "$@"; }}\n'
-    script = readme_block("With Redis ACLs, the service needs a user")
+    script = example("redis-acl")
     subprocess.run(["bash", "-c", shim + script], capture_output=True, timeout=60, check=True)
     url = f"redis://shapestoken:a-long-random-password@127.0.0.1:{redis_server.port}/3"
     state = redis_state(url, clock, prefix="shapestoken:", now=None)

@@ -100,7 +100,7 @@ def test_rediss_works_with_a_trusted_certificate(
     run: Run,
 ) -> None:
     _, port, ca = tls_redis
-    monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # a private CA, as the README says
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # a private CA, as the operations guide says
     state = redis_state(f"rediss://localhost:{port}/0", clock)
     run(state.ping())
     run(state.hit("per_ip", "a"))

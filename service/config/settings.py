@@ -107,7 +107,7 @@ class Settings:
 #: What a config file leaves out: the dataclass's defaults, read from one place.
 _DEFAULTS = Settings(issuer="", shops={})
 #: Every top-level key: the fields of Settings and of StoreConfig (whose keys are top-level).
-_TOP_KEYS = values.config_keys(Settings) | values.config_keys(StoreConfig)
+TOP_KEYS = values.config_keys(Settings) | values.config_keys(StoreConfig)
 
 
 def config_path(environ: Mapping[str, str] = os.environ) -> Path | None:
@@ -148,7 +148,7 @@ def parse_settings(
 ) -> Settings:
     """Validate an already-parsed config mapping (the TOML file's contents)."""
     raw = values.resolve_env(raw, environ)
-    values.check_keys(raw, _TOP_KEYS, "")
+    values.check_keys(raw, TOP_KEYS, "")
     issuer = values.issuer(raw.get("issuer"))
     ttl = token_ttl(raw.get("token_ttl", _DEFAULTS.token_ttl), "token_ttl")
     keys_pem = environ.get(KEYS_ENV)

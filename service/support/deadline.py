@@ -1,7 +1,7 @@
 """A deadline for awaits that nearly always finish at once, without a timer each.
 
 A request body almost always arrives with the request's head, yet a slow or
-stalled one must not hold its connection (README "Deploy"). ``asyncio.timeout``
+stalled one must not hold its connection (docs/guides/operations.md). ``asyncio.timeout``
 arms a timer, moves the task's cancel count and disarms the timer for every
 body: about 5 µs, a tenth of a mint's own work. Here a read only notes its
 task and deadline; one timer per event loop, set for the nearest deadline,

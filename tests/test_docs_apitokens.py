@@ -1,11 +1,11 @@
-"""The README's "API tokens" steps, run as pasted against a real server.
+"""The backends guide's "API tokens" steps, run as pasted against a real server.
 
 The section is followed in its order: the config gets ``database`` and
 ``api_scopes`` and ``shapestoken db upgrade`` makes the schema; the password
 hash and the session secret are exported as shown (the password on stdin);
 the dashboard signs in with that password; the CLI makes a token; the curl
-an API would run introspects it (with the ``api-gateway`` client that "Backends
-and APIs" registers) and gets the fields the README shows; the revoke command,
+an API would run introspects it (with the ``api-gateway`` client that "Register a
+client" makes) and gets the fields the guide shows; the revoke command,
 given the token's id, ends it. Only the issuer (and the example id) are
 replaced.
 """
@@ -20,21 +20,21 @@ import httpx2 as httpx
 import pytest
 
 from tests.conftest import ADMIN_PASSWORD, SECRET
-from tests.readme import bash, blocks, example, json_documents, run_create, section, tool_env
+from tests.docs import bash, blocks, example, json_documents, run_create, section, tool_env
 from tests.servers import Server, config_toml, free_port, start_server
 
 pytestmark = pytest.mark.e2e
 
-#: The id in the README's examples, replaced by the real one.
+#: The id in the guide's examples, replaced by the real one.
 EXAMPLE_ID = "8u5sn4ghjmz5"
 TOKEN = re.compile(r"stk_[A-Za-z0-9_-]{43}_[0-9A-Za-z]{6}")
 
 
 def gateway_command() -> str:
-    """The README's `clients create` line for the API that introspects."""
+    """The guide's `clients create` line for the API that introspects."""
     (body,) = [
         body
-        for lang, body in blocks(section("Backends and APIs"))
+        for lang, body in blocks(section("Register a client", "guides/backends.md"))
         if lang == "sh" and body.startswith("shapestoken clients create api-gateway")
     ]
     return body
@@ -51,7 +51,7 @@ def sign_in(url: str) -> httpx.Client:
 
 
 def introspect(server: Server, env: dict[str, str]) -> dict[str, object]:
-    """The README's introspection curl, as pasted, against ``server``."""
+    """The guide's introspection curl, as pasted, against ``server``."""
     output = bash(example("introspect-api-token", service=server.url), env=env)
     (answer,) = json_documents(output.stdout)
     return answer
@@ -101,7 +101,7 @@ def test_the_api_tokens_section_works_as_pasted(tmp_path: Path) -> None:
         token_id = row.split()[0]
         assert token_id in dashboard.get("/admin/").text
 
-        # How an API checks one: the curl as pasted, and the fields the README shows.
+        # How an API checks one: the curl as pasted, and the fields the guide shows.
         answer = introspect(server, {**session, "TOKEN": token})
         assert set(answer) == set(json.loads(example("introspect-api-token-answer")))
         assert answer["active"] is True and answer["token_type"] == "Bearer"

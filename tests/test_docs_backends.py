@@ -1,9 +1,10 @@
-"""The README's "Backends and APIs" examples, run as pasted against a real server.
+"""The backends guide's OAuth examples, and the introspection example of the API guide,
+run as pasted against a real server.
 
 The ``clients create`` commands run first and their printed lines go into the
 config, as a merchant would paste them; every ``curl`` then runs in one bash
-session (so ``$TOKEN`` carries over) with only the issuer replaced by the test
-server's address. The Python verifier runs against the token the JSON example got.
+session with only the issuer replaced by the test server's address. The Python
+verifier runs against the token the JSON example got.
 """
 
 from __future__ import annotations
@@ -15,23 +16,23 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.readme import SERVICE, bash, blocks, json_documents, run_create, section, tool_env
+from tests.docs import SERVICE, bash, blocks, example, json_documents, run_create, section, tool_env
 from tests.servers import Server, config_toml, free_port, start_server
 
 pytestmark = pytest.mark.e2e
 
 
-SECTION = blocks(section("Backends and APIs"))
-CREATE = [body for lang, body in SECTION if lang == "sh" and body.startswith("shapestoken")]
-CURLS = [body for lang, body in SECTION if lang == "sh" and "curl" in body]
-TOML = [body for lang, body in SECTION if lang == "toml"]
-PYTHON = [body for lang, body in SECTION if lang == "python"]
+OAUTH = blocks(section("OAuth 2.0 clients", "guides/backends.md"))
+INTROSPECTION = blocks(section("Ask the service: introspection", "guides/your-api.md"))
+CREATE = [body for lang, body in OAUTH if lang == "sh" and body.startswith("shapestoken")]
+CURLS = [body for lang, body in OAUTH + INTROSPECTION if lang == "sh" and "curl" in body]
+TOML = [body for lang, body in OAUTH if lang == "toml"]
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, str]]]:
     directory = tmp_path_factory.mktemp("readme-oauth")
-    assert len(CREATE) == 2 and len(TOML) == 1, "the README's examples changed shape"
+    assert len(CREATE) == 2 and len(TOML) == 1, "the backends guide's examples changed shape"
     (crm_secret, crm_lines), (gateway_secret, gateway_lines) = (
         run_create(command, directory) for command in CREATE
     )
@@ -78,23 +79,25 @@ def revoked(output: str) -> None:
     assert json_documents(rest) == [{"active": False}]
 
 
-#: What each curl example must print, by a string only that example contains.
+#: What each curl example must print, by a string that example contains: the first
+#: marker found decides (the revocation example also gets a token and introspects it).
 EXPECTED: dict[str, Callable[[str], None]] = {
+    "/oauth/revoke": revoked,
+    "/oauth/introspect": active_client_token,
     '--data-urlencode "client_secret=': a_token("client_credentials"),
     "/v1/oauth:token": a_token("client_credentials"),
     '-u "crm-sync:$CRM_SECRET" \\\n  -d grant_type=client_credentials\n': a_token(
         "client_credentials"
     ),
     "grant_type=implicit": a_token("implicit"),
-    "TOKEN=$(": active_client_token,
-    "/oauth/revoke": revoked,
 }
 
 
 def test_every_curl_example_works_as_pasted(outputs: list[str]) -> None:
+    assert len(CURLS) == 6, "the examples changed shape"
     for body, output in zip(CURLS, outputs, strict=True):
         checks = [check for marker, check in EXPECTED.items() if marker in body]
-        assert len(checks) == 1, f"no single expectation for this README example:\n{body}"
+        assert checks, f"no expectation for this example:\n{body}"
         checks[0](output)
 
 
@@ -102,9 +105,8 @@ def test_the_python_verifier_accepts_a_backend_token_and_refuses_others(
     setup: tuple[Server, dict[str, str]], outputs: list[str]
 ) -> None:
     server, _ = setup
-    (code,) = PYTHON
     namespace: dict[str, Any] = {}
-    exec(code.replace(SERVICE, server.url), namespace)  # the README's code, as written
+    exec(example("verify-backend", service=server.url), namespace)  # the docs' code, as written
     backend_from = namespace["backend_from"]
     json_example = next(i for i, body in enumerate(CURLS) if "/v1/oauth:token" in body)
     token = json_documents(outputs[json_example])[0]["access_token"]
