@@ -92,6 +92,16 @@ def _b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def canonical_jws(token: str) -> bool:
+    """Whether every segment of a compact JWS is canonical base64url (RFC 7515 §2: no
+    padding, the unused bits of the last character zero), so a JWS has one spelling
+    and no changed character passes as the same token."""
+    try:
+        return all(b64url(_b64url_decode(part)) == part for part in token.split("."))
+    except ValueError:
+        return False
+
+
 def thumbprint(jwk: Mapping[str, Any]) -> str:
     """RFC 7638 JWK SHA-256 thumbprint, base64url without padding.
 
@@ -195,7 +205,7 @@ def check_proof(
     # §4.3 (2)-(3): one well-formed compact JWS.
     if not isinstance(proof, str) or len(proof) > MAX_PROOF_LENGTH:
         raise _invalid("the proof is not a compact JWS")
-    if not _COMPACT_JWS.fullmatch(proof):
+    if not _COMPACT_JWS.fullmatch(proof) or not canonical_jws(proof):
         raise _invalid("the proof is not a compact JWS")
     try:
         header = jwt.get_unverified_header(proof)

@@ -243,6 +243,8 @@ class Verifier:
     # -- JWTs ---------------------------------------------------------------------------
 
     async def _jwt(self, token: str) -> dict[str, Any]:
+        if not dpop.canonical_jws(token):
+            raise invalid_token("the access token is malformed")
         try:
             header = jwt.get_unverified_header(token)
         except PyJWTError as exc:
