@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
-from issuers import AUDIENCE, GATEWAY, GATEWAY_SECRET, Clock, FakeIssuer
 
+from issuers import AUDIENCE, GATEWAY, GATEWAY_SECRET, Clock, FakeIssuer
 from shapestoken_verifier import Verifier
 
 settings.register_profile(

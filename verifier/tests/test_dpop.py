@@ -10,9 +10,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given
 from hypothesis import strategies as st
-from issuers import API_URL, START, Clock, Key, ProofKey, encode_segments, hs256
 from jwt.algorithms import ECAlgorithm
 
+from issuers import API_URL, START, Clock, Key, ProofKey, encode_segments, hs256
 from shapestoken_verifier.dpop import (
     NonceSource,
     Proof,
@@ -268,7 +268,7 @@ def test_a_short_nonce_secret_is_refused() -> None:
 paths = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-._~%/", max_size=30)
 methods = st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE"])
 jtis = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=256
+    alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=256
 )
 
 

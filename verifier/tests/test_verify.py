@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from conftest import VerifierFactory
 from issuers import (
     API_URL,
@@ -24,7 +25,6 @@ from issuers import (
     encode_segments,
     hs256,
 )
-
 from shapestoken_verifier import Principal, TokenError, Verifier
 from shapestoken_verifier.verifier import is_api_token
 
