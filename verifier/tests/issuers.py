@@ -359,8 +359,8 @@ class Service:
         )
         return env
 
-    def command(self, *args: str) -> str:
-        """``shapestoken ARGS`` against this config; its stdout (it must succeed)."""
+    def command(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``shapestoken ARGS`` against this config (it must succeed)."""
         result = subprocess.run(
             [shapestoken_command(), *args],
             env=self.env,
@@ -371,7 +371,7 @@ class Service:
             check=False,
         )
         assert result.returncode == 0, result.stderr
-        return result.stdout + result.stderr
+        return result
 
     def prepare(self) -> Service:
         self.directory.mkdir(parents=True, exist_ok=True)
