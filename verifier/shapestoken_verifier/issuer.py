@@ -29,7 +29,7 @@ log = logging.getLogger("shapestoken_verifier")
 REFETCH_INTERVAL = 10.0
 #: Seconds after which known keys are refreshed in the background (the JWKS's max-age).
 REFRESH_AFTER = 300.0
-#: Seconds known keys stay usable after the last successful fetch (an outage).
+#: Seconds known keys stay usable once fetching them again has started to fail (an outage).
 KEEP_KEYS = 3600.0
 #: Seconds the metadata document is reused before it is fetched again.
 METADATA_TTL = 3600.0
@@ -85,7 +85,8 @@ class Issuer:
         self._keys: dict[str, VerificationKey] | None = None
         self._fetched_at = 0.0
         self._tried_at: float | None = None
-        self._down = False
+        #: When the first fetch after the last good one failed; None while all is well.
+        self._down_since: float | None = None
         self._generation = 0
         self._lock = asyncio.Lock()
         self._background: asyncio.Task[None] | None = None
@@ -111,13 +112,13 @@ class Issuer:
             raise unavailable("the token service's keys cannot be fetched")
         if kid in keys:
             return keys[kid]
-        if self._down:
+        if self._down_since is not None:
             # A key rotated in during the outage looks unknown: we cannot tell.
             raise unavailable("the token service cannot be reached to find the token's key")
         return None
 
     def _usable_keys(self, now: float) -> dict[str, VerificationKey] | None:
-        if self._keys is None or now - self._fetched_at > KEEP_KEYS:
+        if self._down_since is not None and now - self._down_since > KEEP_KEYS:
             return None
         return self._keys
 
@@ -141,13 +142,13 @@ class Issuer:
                 metadata = await self._current_metadata(now)
                 keys = parse_jwks(await self._get_json(metadata.jwks_uri))
             except FetchError as exc:
-                if not self._down:
+                if self._down_since is None:
                     log.warning("token service unreachable: %s; using the keys known", exc)
-                self._down = True
+                    self._down_since = now
                 return
-            if self._down:
+            if self._down_since is not None:
                 log.warning("token service reachable again")
-            self._down = False
+            self._down_since = None
             self._keys = keys
             self._fetched_at = now
 
