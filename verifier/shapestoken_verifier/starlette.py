@@ -16,14 +16,20 @@ from __future__ import annotations
 
 from typing import cast
 
-from starlette.authentication import (
-    AuthCredentials,
-    AuthenticationBackend,
-    AuthenticationError,
-    BaseUser,
-)
-from starlette.requests import HTTPConnection, Request
-from starlette.responses import JSONResponse, Response
+try:
+    from starlette.authentication import (
+        AuthCredentials,
+        AuthenticationBackend,
+        AuthenticationError,
+        BaseUser,
+    )
+    from starlette.requests import HTTPConnection, Request
+    from starlette.responses import JSONResponse, Response
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError(
+        "shapestoken_verifier.starlette needs the starlette extra: "
+        "pip install 'shapestoken-verifier[starlette]'"
+    ) from exc
 
 from shapestoken_verifier.errors import TokenError
 from shapestoken_verifier.verifier import Verifier
