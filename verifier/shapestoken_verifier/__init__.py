@@ -9,8 +9,24 @@ principal.require("profiles:read")
 
 from __future__ import annotations
 
-from shapestoken_verifier.errors import TokenError
+from shapestoken_verifier.errors import (
+    InsufficientScope,
+    InvalidDPoPProof,
+    InvalidToken,
+    TemporarilyUnavailable,
+    TokenError,
+    UseDPoPNonce,
+)
 from shapestoken_verifier.principal import Principal
 from shapestoken_verifier.verifier import Verifier
 
-__all__ = ["Principal", "TokenError", "Verifier"]
+__all__ = [
+    "InsufficientScope",
+    "InvalidDPoPProof",
+    "InvalidToken",
+    "Principal",
+    "TemporarilyUnavailable",
+    "TokenError",
+    "UseDPoPNonce",
+    "Verifier",
+]

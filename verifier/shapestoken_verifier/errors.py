@@ -62,26 +62,46 @@ class TokenError(Exception):
         return f"{type(self).__name__}({self.status}, {self.error!r}, {self.description!r})"
 
 
+class InvalidToken(TokenError):
+    """401: the token is missing, malformed, expired, not for this API, or its binding fails."""
+
+
+class InvalidDPoPProof(TokenError):
+    """401: the DPoP proof fails a check of RFC 9449 §4.3, or was used before."""
+
+
+class UseDPoPNonce(TokenError):
+    """401: the proof must carry the nonce in ``headers["DPoP-Nonce"]`` (RFC 9449 §8)."""
+
+
+class InsufficientScope(TokenError):
+    """403: the token lacks a scope the request needs (RFC 6750 §3.1)."""
+
+
+class TemporarilyUnavailable(TokenError):
+    """503: the answer needs the token service, which cannot be reached (fail closed)."""
+
+
 def invalid_token(description: str, *, dpop_algs: Collection[str] | None = None) -> TokenError:
     """401 ``invalid_token``; with ``dpop_algs`` the challenge names the DPoP scheme."""
-    return _unauthorized("invalid_token", description, dpop_algs)
+    return _unauthorized(InvalidToken, "invalid_token", description, dpop_algs)
 
 
 def invalid_proof(description: str, *, dpop_algs: Collection[str]) -> TokenError:
     """401 ``invalid_dpop_proof`` (RFC 9449 §7.1)."""
-    return _unauthorized("invalid_dpop_proof", description, dpop_algs)
+    return _unauthorized(InvalidDPoPProof, "invalid_dpop_proof", description, dpop_algs)
 
 
 def use_nonce(description: str, *, nonce: str, dpop_algs: Collection[str]) -> TokenError:
     """401 ``use_dpop_nonce`` with the nonce to use (RFC 9449 §9)."""
-    error = _unauthorized("use_dpop_nonce", description, dpop_algs)
+    error = _unauthorized(UseDPoPNonce, "use_dpop_nonce", description, dpop_algs)
     error.headers["DPoP-Nonce"] = nonce
     return error
 
 
 def no_token() -> TokenError:
     """RFC 6750 §3.1: a request without a token gets a challenge without an error code."""
-    return TokenError(401, "invalid_token", "no access token", {"WWW-Authenticate": "Bearer"})
+    return InvalidToken(401, "invalid_token", "no access token", {"WWW-Authenticate": "Bearer"})
 
 
 def insufficient_scope(needed: Collection[str], *, dpop: bool) -> TokenError:
@@ -90,12 +110,12 @@ def insufficient_scope(needed: Collection[str], *, dpop: bool) -> TokenError:
     header = challenge(
         "DPoP" if dpop else "Bearer", "insufficient_scope", description, scope=needed
     )
-    return TokenError(403, "insufficient_scope", description, {"WWW-Authenticate": header})
+    return InsufficientScope(403, "insufficient_scope", description, {"WWW-Authenticate": header})
 
 
 def unavailable(description: str) -> TokenError:
     """503: an answer needs the token service and it cannot be reached (fail closed)."""
-    return TokenError(
+    return TemporarilyUnavailable(
         503,
         "temporarily_unavailable",
         description,
@@ -106,9 +126,11 @@ def unavailable(description: str) -> TokenError:
     )
 
 
-def _unauthorized(error: str, description: str, dpop_algs: Collection[str] | None) -> TokenError:
+def _unauthorized(
+    kind: type[TokenError], error: str, description: str, dpop_algs: Collection[str] | None
+) -> TokenError:
     if dpop_algs is None:
         header = challenge("Bearer", error, description)
     else:
         header = challenge("DPoP", error, description, algs=dpop_algs)
-    return TokenError(401, error, description, {"WWW-Authenticate": header})
+    return kind(401, error, description, {"WWW-Authenticate": header})

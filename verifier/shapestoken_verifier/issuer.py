@@ -90,6 +90,8 @@ class Issuer:
         self._generation = 0
         self._lock = asyncio.Lock()
         self._background: asyncio.Task[None] | None = None
+        #: Whether the last introspection call failed (an outage is logged once).
+        self._introspection_down = False
 
     # -- keys ---------------------------------------------------------------------------
 
@@ -188,10 +190,15 @@ class Issuer:
             )
             answer = _json_object(response)
         except (httpx.HTTPError, FetchError) as exc:
-            log.warning("introspection failed: %s", exc)
+            if not self._introspection_down:
+                self._introspection_down = True
+                log.warning("introspection failing: %s; answering 503 until it is back", exc)
             raise unavailable("the token service cannot be reached to check the token") from exc
         if not isinstance(answer.get("active"), bool):
             raise unavailable("the token service's introspection answer is malformed")
+        if self._introspection_down:
+            self._introspection_down = False
+            log.warning("introspection answering again")
         return answer
 
     # -- HTTP ---------------------------------------------------------------------------

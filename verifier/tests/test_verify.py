@@ -25,7 +25,13 @@ from issuers import (
     encode_segments,
     hs256,
 )
-from shapestoken_verifier import Principal, TokenError, Verifier
+from shapestoken_verifier import (
+    InsufficientScope,
+    Principal,
+    TemporarilyUnavailable,
+    TokenError,
+    Verifier,
+)
 from shapestoken_verifier.verifier import is_api_token
 
 pytestmark = pytest.mark.anyio
@@ -209,6 +215,7 @@ async def test_require_scopes(verifier: Verifier, issuer: FakeIssuer) -> None:
     with pytest.raises(TokenError) as caught:
         principal.require("profiles:read", "orders:write")
     error = caught.value
+    assert isinstance(error, InsufficientScope)
     assert (error.status, error.error) == (403, "insufficient_scope")
     assert error.headers["WWW-Authenticate"].startswith('Bearer error="insufficient_scope"')
     assert 'scope="profiles:read orders:write"' in error.headers["WWW-Authenticate"]
@@ -287,6 +294,7 @@ async def test_no_keys_yet_and_the_issuer_down_is_503(
 ) -> None:
     issuer.down = True
     error = await refused(verifier, bearer(issuer.mint()), status=503)
+    assert isinstance(error, TemporarilyUnavailable)
     assert error.error == "temporarily_unavailable"
     assert error.headers["Retry-After"] == "5"
 

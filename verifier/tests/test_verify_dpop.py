@@ -13,7 +13,20 @@ from starlette.datastructures import Headers
 
 from conftest import VerifierFactory
 from issuers import API_URL, START, Clock, FakeIssuer, ProofKey, RedisServer
-from shapestoken_verifier import TokenError, Verifier
+from shapestoken_verifier import (
+    InvalidDPoPProof,
+    InvalidToken,
+    TokenError,
+    UseDPoPNonce,
+    Verifier,
+)
+
+#: The class of each RFC 9449 §7.1 error code.
+ERRORS: dict[str, type[TokenError]] = {
+    "invalid_token": InvalidToken,
+    "invalid_dpop_proof": InvalidDPoPProof,
+    "use_dpop_nonce": UseDPoPNonce,
+}
 
 pytestmark = pytest.mark.anyio
 
@@ -42,6 +55,7 @@ async def refused(
         await verifier.verify(method, url, headers)
     refusal = caught.value
     assert (refusal.status, refusal.error) == (401, error)
+    assert isinstance(refusal, ERRORS[error])
     # RFC 9449 §7.1: the DPoP scheme, the error, and the algorithms a proof may use.
     challenge = refusal.headers["WWW-Authenticate"]
     assert challenge.startswith(f'DPoP error="{error}"'), challenge
