@@ -107,7 +107,9 @@ class Issuer:
             if now - self._fetched_at >= REFRESH_AFTER and self._may_try(now):
                 self._refresh_in_background()
             return keys[kid]
-        if keys is None or self._may_try(now):
+        # Rate-limited even with no keys at all, so a long outage costs each request
+        # at most one wait for the service every REFETCH_INTERVAL, not one each.
+        if self._may_try(now) or self._lock.locked():
             await self._refresh()
             keys = self._usable_keys(self._monotonic())
         if keys is None:
@@ -137,28 +139,33 @@ class Issuer:
         async with self._lock:
             if generation != self._generation:
                 return  # another caller fetched while this one waited
-            self._generation += 1
-            now = self._monotonic()
-            self._tried_at = now
             try:
-                metadata = await self._current_metadata(now)
-                keys = parse_jwks(await self._get_json(metadata.jwks_uri))
-            except FetchError as exc:
-                if self._down_since is None:
-                    log.warning("token service unreachable: %s; using the keys known", exc)
-                    self._down_since = now
-                return
-            if self._down_since is not None:
-                log.warning("token service reachable again")
-            self._down_since = None
-            self._keys = keys
-            self._fetched_at = now
+                await self._fetch()
+            finally:
+                self._generation += 1
+
+    async def _fetch(self) -> None:
+        now = self._monotonic()
+        self._tried_at = now
+        try:
+            metadata = await self._current_metadata(now)
+            keys = parse_jwks(await self._get_json(metadata.jwks_uri))
+        except FetchError as exc:
+            if self._down_since is None:
+                log.warning("token service unreachable: %s; using the keys known", exc)
+                self._down_since = now
+            return
+        if self._down_since is not None:
+            log.warning("token service reachable again")
+        self._down_since = None
+        self._keys = keys
+        self._fetched_at = now
 
     # -- metadata -----------------------------------------------------------------------
 
     async def metadata(self) -> Metadata:
         """The metadata document, cached; a 503 when it was never fetched and cannot be."""
-        if self._metadata is None:
+        if self._metadata is None and (self._may_try(self._monotonic()) or self._lock.locked()):
             await self._refresh()
         if self._metadata is None:
             raise unavailable("the token service's metadata cannot be fetched")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -233,6 +234,30 @@ async def test_a_rotated_in_key_is_picked_up_without_restart(
     principal = await verifier.verify("GET", API_URL, bearer(issuer.mint()))
     assert principal.kind == "customer"
     assert issuer.requests["/.well-known/jwks.json"] == 2
+
+
+async def test_concurrent_first_requests_fetch_the_keys_once(
+    verifier: Verifier, issuer: FakeIssuer
+) -> None:
+    tokens = [issuer.mint() for _ in range(5)]
+    verify = [verifier.verify("GET", API_URL, bearer(token)) for token in tokens]
+    principals = await asyncio.gather(*verify)
+    assert [principal.kind for principal in principals] == ["customer"] * 5
+    assert issuer.requests["/.well-known/jwks.json"] == 1
+    assert issuer.requests["/.well-known/oauth-authorization-server"] == 1
+
+
+async def test_a_long_outage_costs_one_attempt_per_10_seconds(
+    verifier: Verifier, issuer: FakeIssuer, clock: Clock
+) -> None:
+    issuer.down = True
+    for _ in range(3):
+        await refused(verifier, bearer(issuer.mint()), status=503)
+        await refused(verifier, bearer(issuer.api_token()), status=503)
+    assert sum(issuer.requests.values()) == 1
+    clock.advance(10)
+    await refused(verifier, bearer(issuer.mint()), status=503)
+    assert sum(issuer.requests.values()) == 2
 
 
 async def test_unknown_kids_refetch_the_jwks_at_most_once_per_10_seconds(
