@@ -145,6 +145,7 @@ BAD_TOKENS: dict[str, Any] = {
         i.claims(),
         str(i.keys[0].public_jwk).encode(),
     ),
+    "unknown critical extension": lambda i: i.mint(header={"crit": ["x"], "x": 1}),
     "typ JWT": lambda i: i.mint(header={"typ": "JWT"}),
     "typ dpop+jwt": lambda i: i.mint(header={"typ": "dpop+jwt"}),
     "no typ": lambda i: i.mint(header={"typ": None}),
