@@ -66,7 +66,7 @@ def test_thumbprint_of_the_rfc_7638_example() -> None:
 
 def test_thumbprint_equals_the_token_services_kid() -> None:
     # The service names its keys by the same thumbprint; the two must never drift apart.
-    from service import keys
+    from service.signing import keys
 
     key = keys.generate("ES256")
     assert thumbprint(key.jwk()) == key.kid

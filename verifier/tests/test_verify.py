@@ -443,7 +443,7 @@ async def test_an_api_token_of_another_issuer_is_refused(
 
 def test_the_api_token_shape_equals_the_services() -> None:
     # The verifier re-implements the service's format check so that it needs no service.
-    from service import apitokens
+    from service.store import stk as apitokens
 
     for _ in range(50):
         token = apitokens.new_token()
