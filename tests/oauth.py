@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote_plus
 
+import httpx2 as httpx
 import jwt
 from starlette.testclient import TestClient
 
@@ -28,6 +29,11 @@ SPECIAL_CLIENT = "special"
 
 def sha256(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
+
+
+def secret_hash(secret: str) -> str:
+    """``secret`` as the config keeps it: ``sha256:`` and 64 hex digits."""
+    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
 
 
 CLIENTS = {
@@ -144,6 +150,18 @@ def answer(client: TestClient, token: str, **extra: str) -> dict[str, Any]:
     assert response.headers["cache-control"] == "no-store"
     body: dict[str, Any] = response.json()
     return body
+
+
+def introspect_at(
+    url: str, token: str, client: tuple[str, str] = (GATEWAY, GATEWAY_SECRET)
+) -> dict[str, Any]:
+    """What an API learns from the server at ``url``: its introspection answer, a 200."""
+    response = httpx.post(
+        f"{url}/oauth/introspect", data={"token": token}, headers=basic(*client), timeout=10
+    )
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
 
 
 def unverified(token: str) -> dict[str, Any]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,7 +19,7 @@ from typing import Any
 
 import jwt
 
-from tests.conftest import SECRET
+from tests.conftest import SECRET, SHOP, sign
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -280,3 +283,61 @@ def start_procfile(
     server = Server(f"http://127.0.0.1:{port}", process, config, env, log)
     wait_ready(server)
     return server
+
+
+# -- requests to a server, each on a fresh connection ------------------------------------
+
+#: A response: status, lower-case headers, the body (parsed when it is JSON).
+Response = tuple[int, dict[str, str], Any]
+MINT = f"/v1/shops/{SHOP}/customer-token"
+
+
+def request(
+    server: Server,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """One request on a fresh connection: status, lower-case headers, the raw body."""
+    parts = urllib.parse.urlsplit(server.url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=dict(headers or {}))
+        response = conn.getresponse()
+        found = {name.lower(): value for name, value in response.getheaders()}
+        return response.status, found, response.read()
+    finally:
+        conn.close()
+
+
+def call(
+    server: Server,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """:func:`request`, with a JSON body parsed and any other decoded."""
+    status, found, raw = request(server, method, path, body, headers)
+    is_json = found.get("content-type", "").startswith("application/json")
+    return status, found, json.loads(raw) if is_json else raw.decode()
+
+
+def get(server: Server, path: str, headers: Mapping[str, str] | None = None) -> Response:
+    return call(server, "GET", path, headers=headers)
+
+
+def mint(server: Server, customer_id: str = "42") -> Response:
+    """POST a validly signed customer id to the test shop's customer-token endpoint."""
+    body = json.dumps({"id": customer_id, "signature": sign(customer_id)}).encode()
+    return call(server, "POST", MINT, body, {"Content-Type": "application/json"})
+
+
+def minted(server: Server, customer_id: str = "42") -> dict[str, Any]:
+    """:func:`mint`'s token body, which must be a 200 that no cache keeps."""
+    status, headers, body = mint(server, customer_id)
+    assert status == 200, body
+    assert headers["cache-control"] == "no-store"
+    result: dict[str, Any] = body
+    return result

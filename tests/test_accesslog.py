@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 from service.observability import logs
 from service.observability.accesslog import ACCESS, AccessLog, access_log
 from tests.conftest import SHOP, LogRecords, sign
-from tests.docs import bash, example
+from tests.examples import bash, example
 from tests.servers import ROOT, config_toml, free_port, start_server
 
 NOW = 1_800_000_000.375

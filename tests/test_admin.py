@@ -15,35 +15,14 @@ import pytest
 from itsdangerous import TimestampSigner
 from starlette.testclient import TestClient
 
-from service.config import StoreConfig
-from service.config.store import DatabaseURL
 from service.signing.keys import KeyRing
-from service.store import db
-from service.support.secret import Secret
 from service.web.app import create_app
 from service.wiring import build_components
-from tests.conftest import ADMIN_PASSWORD, ISSUER, Clock, admin_password_hash, make_settings
-from tests.databases import sqlite_database
-from tests.oauth import CLIENTS, GATEWAY, GATEWAY_SECRET, basic
+from tests.conftest import ADMIN_PASSWORD, ISSUER, Clock, make_settings
+from tests.helpers import SESSION_SECRET, migrated, store_config
+from tests.oauth import CLIENTS, answer
 
-SESSION_SECRET = "session-secret-" + "z" * 32
-SCOPES = ("profiles:read", "profiles:write", "orders:read")
 TOKEN = re.compile(r"stk_[A-Za-z0-9_-]{43}_[0-9A-Za-z]{6}")
-
-
-def store_config(database: DatabaseURL, *, admin: bool = True) -> StoreConfig:
-    return StoreConfig(
-        database=database,
-        api_scopes=SCOPES,
-        admin_password_hash=Secret(admin_password_hash()) if admin else None,
-        session_secret=Secret(SESSION_SECRET) if admin else None,
-    )
-
-
-def migrated(directory: Path) -> DatabaseURL:
-    database = sqlite_database(directory)
-    db.prepare(database, migrate=True)
-    return database
 
 
 class Log(logging.Handler):
@@ -134,16 +113,6 @@ def add_token(client: TestClient, **fields: Any) -> httpx.Response:
 def services_of(client: TestClient) -> Any:
     app: Any = client.app
     return app.state.components
-
-
-def introspect(client: TestClient, token: str) -> dict[str, object]:
-    """What an API asks: POST /oauth/introspect as an ``introspect = true`` client."""
-    response = client.post(
-        "/oauth/introspect", data={"token": token}, headers=basic(GATEWAY, GATEWAY_SECRET)
-    )
-    assert response.status_code == 200, response.text
-    answer: dict[str, object] = response.json()
-    return answer
 
 
 def stored(client: TestClient) -> list[Any]:
@@ -270,7 +239,7 @@ def test_add_a_token_see_it_once_then_revoke_it(client: TestClient, audit: Log) 
     assert token is not None
     assert "you won't be able to see it again" in created.text
     assert created.headers["cache-control"] == "no-store"
-    active = introspect(client, token[0])
+    active = answer(client, token[0])
     assert active["active"] is True and active["scope"] == "profiles:read orders:read"
     token_id = str(active["sub"]).removeprefix("api-token:")
 
@@ -282,7 +251,7 @@ def test_add_a_token_see_it_once_then_revoke_it(client: TestClient, audit: Log) 
     assert confirm.status_code == 200 and "Revoke “crm-sync”?" in confirm.text
     done = client.post(f"/admin/tokens/{token_id}/revoke", data={"csrf": csrf_of(confirm.text)})
     assert done.status_code == 303 and done.headers["location"] == "/admin/?notice=revoked"
-    assert introspect(client, token[0]) == {"active": False}
+    assert answer(client, token[0]) == {"active": False}
     after = client.get("/admin/?notice=revoked").text
     assert "The token is revoked." in after and "badge revoked" in after
 

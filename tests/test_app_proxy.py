@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from urllib.parse import parse_qsl, urlencode
 
 import jwt
@@ -17,9 +15,8 @@ from service.customers.signatures import app_proxy_message, verify_app_proxy
 from service.errors import InvalidSignature, SignatureExpired
 from service.support.secret import Secret
 from tests.conftest import SHOP, ClientFactory, Clock, make_shop
-from tests.test_routes import assert_error
+from tests.helpers import PROXY_SECRET, assert_error, proxied_query, shopify_sign
 
-PROXY_SECRET = "shpss_" + "p" * 32
 URL = "/v1/app-proxy/customer-token"
 
 # Shopify's documented example ("Authenticate app proxies"), secret "hush".
@@ -28,28 +25,6 @@ SHOPIFY_EXAMPLE = (
     "&path_prefix=%2Fapps%2Fawesome_reviews&timestamp=1317327555"
     "&signature=4c68c8624d737112c91818c11017d24d334b524cb5c2b8ba08daa056f7395ddb"
 )
-
-
-def shopify_sign(params: list[tuple[str, str]], secret: str = PROXY_SECRET) -> str:
-    """Shopify's reference algorithm, written out independently of the service."""
-    grouped: dict[str, list[str]] = {}
-    for name, value in params:
-        grouped.setdefault(name, []).append(value)
-    message = "".join(sorted(f"{k}={','.join(v)}" for k, v in grouped.items()))
-    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
-
-
-def proxied_query(
-    clock: Clock, customer: str = "42", *, extra: list[tuple[str, str]] | None = None
-) -> list[tuple[str, str]]:
-    params = [
-        *(extra or []),
-        ("shop", SHOP),
-        ("logged_in_customer_id", customer),
-        ("path_prefix", "/apps/shapes"),
-        ("timestamp", str(int(clock()))),
-    ]
-    return [*params, ("signature", shopify_sign(params))]
 
 
 @pytest.fixture

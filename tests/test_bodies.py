@@ -19,7 +19,7 @@ from starlette.types import Message, Scope
 from service.web.http import MAX_BODY
 from service.web.openapi.document import document
 from tests.conftest import ISSUER, SHOP, ClientFactory
-from tests.test_routes import assert_error
+from tests.helpers import assert_error
 
 #: (path, route template) of every operation that has a request body.
 BODY_ROUTES = sorted(

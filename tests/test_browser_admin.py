@@ -11,13 +11,12 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx2 as httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from service.config.store import DatabaseURL
 from tests.conftest import ADMIN_PASSWORD, admin_password_hash
-from tests.oauth import GATEWAY, GATEWAY_SECRET, GATEWAY_TOML, basic
+from tests.oauth import GATEWAY_TOML, introspect_at
 from tests.servers import Server, config_toml, free_port, shapestoken, start_server
 from tests.storefront import HTTP_ERROR, PageErrors
 
@@ -48,19 +47,6 @@ def dashboard(tmp_path: Path, database: DatabaseURL) -> Iterator[Server]:
     log = server.stop()
     assert "Traceback" not in log
     assert TOKEN.search(log) is None, "a token reached the log"
-
-
-def introspect(server: Server, token: str) -> dict[str, object]:
-    """What an API learns: POST /oauth/introspect to the server, as the gateway client."""
-    response = httpx.post(
-        f"{server.url}/oauth/introspect",
-        data={"token": token},
-        headers=basic(GATEWAY, GATEWAY_SECRET),
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    answer: dict[str, object] = response.json()
-    return answer
 
 
 def shot(page: Page, name: str, tmp_path: Path) -> None:
@@ -133,12 +119,12 @@ def test_the_whole_dashboard(
         if wide:
             shot(page, "token-created-1280", tmp_path)
         # An API introspects it over HTTP: exactly the documented fields.
-        active = introspect(dashboard, token)
+        active = introspect_at(dashboard.url, token)
         assert set(active) == {"active", "scope", "sub", "token_type", "exp", "iat", "iss"}
         assert active["active"] is True and active["scope"] == "profiles:read orders:read"
         assert active["token_type"] == "Bearer" and active["iss"] == dashboard.url
         assert re.fullmatch(r"api-token:[a-z2-9]{12}", str(active["sub"]))
-        assert isinstance(active["exp"], int) and active["exp"] - active["iat"] == 30 * 86400  # type: ignore[operator]
+        assert isinstance(active["exp"], int) and active["exp"] - active["iat"] == 30 * 86400
 
         # Reload: the browser posts the form again, and the token is gone from the page.
         page.reload()
@@ -159,7 +145,7 @@ def test_the_whole_dashboard(
         expect(page.get_by_role("status")).to_have_text(re.compile("The token is revoked"))
         expect(page.get_by_role("row", name=re.compile("crm-sync"))).to_contain_text("revoked")
         # Revoked through this server's dashboard: inactive at once, no cache in the way.
-        assert introspect(dashboard, token) == {"active": False}
+        assert introspect_at(dashboard.url, token) == {"active": False}
         if wide:
             shot(page, "list-revoked-1280", tmp_path)
 

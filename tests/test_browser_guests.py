@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.conftest import SECRET, SHOP
-from tests.docs import example
+from tests.examples import example
 from tests.servers import Server, free_port, start_server, verify
 from tests.storefront import (
     CUSTOMER,

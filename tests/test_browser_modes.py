@@ -21,6 +21,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page
 
 from tests.conftest import SECRET, SHOP
+from tests.helpers import PROXY_SECRET, shopify_sign
 from tests.servers import Server, config_toml, free_port, start_server, verify
 from tests.shopify_theme import hmac_sha256, read_config
 from tests.storefront import (
@@ -38,7 +39,6 @@ from tests.storefront import (
     storage,
     visit,
 )
-from tests.test_app_proxy import PROXY_SECRET, shopify_sign
 
 pytestmark = pytest.mark.browser
 

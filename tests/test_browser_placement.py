@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import BrowserContext, expect
 
 from tests.conftest import SECRET, SHOP
-from tests.docs import example
+from tests.examples import example
 from tests.servers import Server, config_toml, free_port, start_server, verify
 from tests.storefront import (
     CUSTOMER,

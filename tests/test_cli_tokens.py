@@ -19,7 +19,7 @@ from service.store.apitokens import CACHE_TTL
 from service.web.app import create_app
 from service.wiring import build_components
 from tests.conftest import SECRET, Clock
-from tests.oauth import GATEWAY, GATEWAY_SECRET, GATEWAY_TOML, basic
+from tests.oauth import GATEWAY_TOML, answer
 from tests.servers import config_toml, server_env, shapestoken
 
 SCOPES = '["profiles:read", "profiles:write", "orders:read"]'
@@ -57,16 +57,6 @@ def api(configured: DatabaseURL, keyring: KeyRing, clock: Clock) -> Iterator[Tes
         yield client
 
 
-def introspect(api: TestClient, token: str) -> dict[str, object]:
-    """POST /oauth/introspect as the gateway: what an API learns about the token."""
-    response = api.post(
-        "/oauth/introspect", data={"token": token}, headers=basic(GATEWAY, GATEWAY_SECRET)
-    )
-    assert response.status_code == 200, response.text
-    answer: dict[str, object] = response.json()
-    return answer
-
-
 def test_the_whole_lifecycle(
     api: TestClient, clock: Clock, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -84,7 +74,7 @@ def test_the_whole_lifecycle(
         r"created API token ([a-z0-9]{12}) \(crm-sync; profiles:read orders:read", err
     )
     assert token_id is not None and "shown once" in err and token not in err
-    active = introspect(api, token)
+    active = answer(api, token)
     assert active["active"] is True and active["sub"] == f"api-token:{token_id[1]}"
     assert active["scope"] == "profiles:read orders:read" and "exp" in active
     assert active["iss"] == "https://tokens.example.com"
@@ -108,9 +98,9 @@ def test_the_whole_lifecycle(
     assert f"revoked token {token_id[1]} (crm-sync)" in capsys.readouterr().out
     # The CLI is another process: a server that looked the token up answers from its
     # cache for at most CACHE_TTL seconds (the docs' staleness bound), then knows.
-    assert introspect(api, token)["active"] is True
+    assert answer(api, token)["active"] is True
     clock.advance(CACHE_TTL)
-    assert introspect(api, token) == {"active": False}
+    assert answer(api, token) == {"active": False}
     assert main(["tokens", "revoke", token_id[1]]) == 0
     assert "already revoked" in capsys.readouterr().out
     assert main(["tokens", "list"]) == 0

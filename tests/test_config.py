@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ from service.config import Rate, Settings, config_path, load_settings, parse_set
 from service.config.advice import config_warnings
 from service.errors import ConfigError
 from tests.conftest import SECRET, admin_password_hash
+from tests.oauth import secret_hash
 
 ENV = {"ACME_ID_SECRET": SECRET, "ACME_ID_SECRET_PREVIOUS": "p" * 32}
 
@@ -325,29 +325,28 @@ def test_one_secret_for_a_shop_and_its_app_proxy_warns() -> None:
     assert SECRET not in warning
 
 
-def sha256(secret: str) -> str:
-    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
-
-
 def test_a_client_whose_secret_is_a_shops_id_secret_warns() -> None:
     # The theme's secret (readable by its developers) would authenticate as the client.
-    client = {"secret_hashes": [sha256("c" * 40), sha256(SECRET)], "scopes": ["profiles:read"]}
+    client = {
+        "secret_hashes": [secret_hash("c" * 40), secret_hash(SECRET)],
+        "scopes": ["profiles:read"],
+    }
     (warning,) = config_warnings(parse(clients={"crm-sync": client}))
     assert 'shops."acme.myshopify.com".id_secrets[0]' in warning
     assert 'clients."crm-sync".secret_hashes[1]' in warning
     assert "can act as all of them" in warning and "authenticate as the client" in warning
-    assert SECRET not in warning and sha256(SECRET)[7:] not in warning
+    assert SECRET not in warning and secret_hash(SECRET)[7:] not in warning
 
 
 def test_a_client_whose_secret_is_an_app_proxy_secret_warns() -> None:
-    client = {"secret_hashes": [sha256("a" * 40)], "scopes": ["profiles:read"]}
+    client = {"secret_hashes": [secret_hash("a" * 40)], "scopes": ["profiles:read"]}
     settings = parse(shop={"app_proxy_secret": "a" * 40}, clients={"crm-sync": client})
     (warning,) = config_warnings(settings)
     assert ".app_proxy_secret and " in warning and '"crm-sync".secret_hashes[0]' in warning
 
 
 def test_one_secret_for_two_clients_warns() -> None:
-    table = {"secret_hashes": [sha256("c" * 40)], "scopes": ["profiles:read"]}
+    table = {"secret_hashes": [secret_hash("c" * 40)], "scopes": ["profiles:read"]}
     (warning,) = config_warnings(parse(clients={"crm-sync": table, "erp-sync": table}))
     assert 'clients."crm-sync".secret_hashes[0] and clients."erp-sync".secret_hashes[0]' in warning
 
@@ -367,8 +366,8 @@ def test_a_session_secret_that_is_a_shops_id_secret_warns() -> None:
 
 def test_distinct_secrets_and_a_safe_delay_do_not_warn() -> None:
     clients = {
-        "crm-sync": {"secret_hashes": [sha256("c" * 40)], "scopes": ["profiles:read"]},
-        "erp-sync": {"secret_hashes": [sha256("e" * 40)], "scopes": ["profiles:read"]},
+        "crm-sync": {"secret_hashes": [secret_hash("c" * 40)], "scopes": ["profiles:read"]},
+        "erp-sync": {"secret_hashes": [secret_hash("e" * 40)], "scopes": ["profiles:read"]},
         "storefront-web": {"scopes": ["catalog:read"]},  # public: no secret at all
     }
     assert config_warnings(parse(shop={"app_proxy_secret": "a" * 40}, clients=clients)) == []

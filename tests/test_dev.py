@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 
 from service.dev.settings import development_settings
 from service.web.app import create_app
+from tests.helpers import assert_error
 from tests.servers import Server, start_dev_server
-from tests.test_routes import assert_error
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Every example of README.md and of the docs site is one a test runs (tests/docs.py
+"""Every example of README.md and of the docs site is one a test runs (tests/examples.py
 finds them), and the README stays a short front door whose links lead into the site."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import importlib
 import inspect
 import re
 
-from tests.docs import DOCS, README, blocks, examples, pages, section
+from tests.examples import DOCS, README, blocks, examples, pages, section
 
 #: The API tokens section, step by step against a real server.
 API_TOKENS = "test_docs_apitokens:test_the_api_tokens_section_works_as_pasted"

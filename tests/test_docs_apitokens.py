@@ -20,7 +20,7 @@ import httpx2 as httpx
 import pytest
 
 from tests.conftest import ADMIN_PASSWORD, SECRET
-from tests.docs import bash, blocks, example, json_documents, run_create, section, tool_env
+from tests.examples import bash, blocks, example, json_documents, run_create, section, tool_env
 from tests.servers import Server, config_toml, free_port, start_server
 
 pytestmark = pytest.mark.e2e

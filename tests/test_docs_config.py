@@ -9,7 +9,7 @@ from service.config.limits import KEYS as LIMIT_KEYS
 from service.config.settings import TOP_KEYS
 from service.config.shops import KEYS as SHOP_KEYS
 from service.config.store import KEYS as STORE_KEYS
-from tests.docs import section
+from tests.examples import section
 
 PAGE = "reference/config.md"
 

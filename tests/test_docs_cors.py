@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from tests.docs import example
+from tests.examples import example
 
 STOREFRONT = "https://www.acme.com"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import signal
 import socket
@@ -16,8 +15,17 @@ import jwt
 import pytest
 
 from tests.conftest import SECRET, sign
-from tests.docs import example
-from tests.servers import Server, config_toml, free_port, shapestoken, start_server, verify
+from tests.examples import example
+from tests.servers import (
+    Server,
+    config_toml,
+    free_port,
+    minted,
+    request,
+    shapestoken,
+    start_server,
+    verify,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -42,40 +50,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     assert "eyJ" not in log
 
 
-def request(
-    server: Server,
-    method: str,
-    path: str,
-    body: bytes | None = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[int, dict[str, str], bytes]:
-    parts = urlsplit(server.url)
-    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        conn.close()
-
-
-def mint(server: Server, customer_id: str = "42") -> dict[str, object]:
-    body = json.dumps({"id": customer_id, "signature": sign(customer_id)}).encode()
-    status, headers, raw = request(
-        server,
-        "POST",
-        "/v1/shops/acme.myshopify.com/customer-token",
-        body,
-        {"Content-Type": "application/json"},
-    )
-    assert status == 200, raw
-    assert headers["cache-control"] == "no-store"
-    result: dict[str, object] = json.loads(raw)
-    return result
-
-
 def test_a_minted_token_verifies_with_pyjwt_against_the_served_jwks(server: Server) -> None:
-    body = mint(server)
+    body = minted(server)
     token = body["access_token"]
     assert isinstance(token, str)
     # Exactly what a downstream API does: fetch the JWKS, pick the key by kid, verify.
@@ -139,7 +115,7 @@ def test_a_10_mb_body_gets_413_and_the_server_stays_healthy(server: Server) -> N
     assert '"error":"request_too_large"' in response
     status, _, _ = request(server, "GET", "/healthz")
     assert status == 200
-    mint(server)
+    minted(server)
 
 
 def test_a_websocket_upgrade_is_plain_http_with_a_json_answer(server: Server) -> None:
@@ -281,7 +257,7 @@ def jwks_kids(server: Server) -> list[str]:
 
 
 def minted_kid(server: Server) -> str:
-    token = mint(server)["access_token"]
+    token = minted(server)["access_token"]
     assert isinstance(token, str)
     return str(jwt.get_unverified_header(token)["kid"])
 
@@ -340,7 +316,7 @@ def test_the_docs_customer_verifier_works_as_pasted(server: Server) -> None:
     )
     namespace: dict[str, Any] = {}
     exec(compile(code, "docs/guides/your-api.md", "exec"), namespace)
-    token = mint(server)["access_token"]
+    token = minted(server)["access_token"]
     claims = namespace["customer_from"](token)
     assert claims["sub"] == "42" and claims["token_use"] == "customer"
     with pytest.raises(jwt.InvalidTokenError, match="another shop"):

@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import AUDIENCE, ISSUER, SECRET, SHOP, ClientFactory, Clock, make_shop
-from tests.docs import example
+from tests.examples import example
 from tests.shopify_theme import (
     CONFIG_ID,
     SNIPPET,

@@ -17,7 +17,7 @@ from service.signing import keys
 from service.web.app import create_app
 from service.wiring import build_components
 from tests.conftest import ORIGIN, SECRET, SHOP, Clock, make_settings, sign
-from tests.docs import example
+from tests.examples import example
 from tests.servers import (
     Server,
     config_toml,

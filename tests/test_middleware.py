@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient, WebSocketDenialResponse
 
 from tests.conftest import SHOP, ClientFactory
-from tests.test_routes import assert_error
+from tests.helpers import assert_error
 
 SCRIPT = "/static/js/shapes-token.js"
 

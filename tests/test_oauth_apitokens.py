@@ -30,6 +30,7 @@ from service.web.app import create_app
 from service.wiring import Components, build_components
 from tests.conftest import ISSUER, ClientFactory, Clock, make_settings
 from tests.databases import Postgres
+from tests.helpers import assert_error
 from tests.oauth import (
     CLIENTS,
     CRM,
@@ -42,7 +43,6 @@ from tests.oauth import (
     introspect,
 )
 from tests.servers import free_port
-from tests.test_routes import assert_error
 
 SCOPES = ("profiles:read", "profiles:write", "orders:read")
 INACTIVE = {"active": False}

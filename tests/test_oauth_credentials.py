@@ -11,19 +11,13 @@ from service.errors import InvalidRequest
 from service.oauth.credentials import presented_credentials
 from service.oauth.errors import BASIC_CHALLENGE, InvalidClient
 from service.oauth.params import oauth_params
-
-
-def basic(client_id: str, secret: str, *, encode: bool) -> str:
-    if encode:
-        client_id, secret = quote_plus(client_id), quote_plus(secret)
-    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-
+from tests.oauth import basic
 
 SPECIAL = "a:b+c/d%e&f=g h" + "x" * 32
 
 
 def test_basic_form_encoded_is_decoded_first() -> None:
-    presented = presented_credentials(basic("crm", SPECIAL, encode=True), {})
+    presented = presented_credentials(basic("crm", SPECIAL, encode=True)["Authorization"], {})
     assert presented.method == "client_secret_basic" and presented.basic
     # Decoded first (RFC 6749 §2.3.1), then as sent (clients that skip the encoding).
     assert presented.candidates[0] == ("crm", SPECIAL.encode())
@@ -31,24 +25,26 @@ def test_basic_form_encoded_is_decoded_first() -> None:
 
 
 def test_basic_as_sent_by_clients_that_skip_the_encoding() -> None:
-    presented = presented_credentials(basic("crm", SPECIAL, encode=False), {})
+    presented = presented_credentials(basic("crm", SPECIAL, encode=False)["Authorization"], {})
     # The first colon separates: a raw secret may contain more.
     assert ("crm", SPECIAL.encode()) in presented.candidates
 
 
 def test_a_plain_secret_is_one_candidate() -> None:
-    presented = presented_credentials(basic("crm", "s" * 40, encode=False), {})
+    presented = presented_credentials(basic("crm", "s" * 40, encode=False)["Authorization"], {})
     assert presented.candidates == (("crm", b"s" * 40),)
 
 
 def test_the_scheme_is_case_insensitive() -> None:
-    header = basic("crm", "s" * 40, encode=False).replace("Basic", "bAsIc")
+    header = basic("crm", "s" * 40, encode=False)["Authorization"].replace("Basic", "bAsIc")
     assert presented_credentials(header, {}).client_id == "crm"
 
 
 def test_body_client_id_may_repeat_the_basic_one() -> None:
     # RFC 6749 §3.2.1: a client MAY send client_id with its Basic credentials.
-    presented = presented_credentials(basic("crm", "s" * 40, encode=True), {"client_id": "crm"})
+    presented = presented_credentials(
+        basic("crm", "s" * 40, encode=True)["Authorization"], {"client_id": "crm"}
+    )
     assert presented.client_id == "crm"
 
 
@@ -71,8 +67,8 @@ def test_repr_never_shows_the_secret() -> None:
 @pytest.mark.parametrize(
     ("authorization", "params"),
     [
-        (basic("crm", "s" * 40, encode=True), {"client_secret": "s" * 40}),
-        (basic("crm", "s" * 40, encode=True), {"client_id": "other"}),
+        (basic("crm", "s" * 40, encode=True)["Authorization"], {"client_secret": "s" * 40}),
+        (basic("crm", "s" * 40, encode=True)["Authorization"], {"client_id": "other"}),
     ],
 )
 def test_two_methods_or_two_ids_are_invalid_requests(

@@ -8,7 +8,6 @@ plus its RFC 7662 and RFC 7009 calls) and requests-oauthlib's
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import urllib.error
 import urllib.request
@@ -23,6 +22,7 @@ from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
 
 from tests.conftest import SECRET, sign
+from tests.oauth import secret_hash
 from tests.servers import Server, config_toml, free_port, start_server, verify
 
 pytestmark = pytest.mark.e2e
@@ -33,22 +33,18 @@ GATEWAY_SECRET = "gateway-" + "g" * 40
 SPECIAL = "a:b+c/d%e&f=g" + "s" * 32
 
 
-def sha256(secret: str) -> str:
-    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
-
-
 def clients_toml() -> str:
     return f"""
 [clients."crm-sync"]
-secret_hashes = ["{sha256(CRM_SECRET)}"]
+secret_hashes = ["{secret_hash(CRM_SECRET)}"]
 scopes = ["profiles:read", "profiles:write"]
 
 [clients."special"]
-secret_hashes = ["{sha256(SPECIAL)}"]
+secret_hashes = ["{secret_hash(SPECIAL)}"]
 scopes = ["profiles:read"]
 
 [clients."api-gateway"]
-secret_hashes = ["{sha256(GATEWAY_SECRET)}"]
+secret_hashes = ["{secret_hash(GATEWAY_SECRET)}"]
 scopes = ["tokens:check"]
 introspect = true
 """

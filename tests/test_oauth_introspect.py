@@ -16,6 +16,7 @@ from service.signing.tokens import TokenIssuer
 from service.web.app import create_app
 from service.wiring import Components, build_components
 from tests.conftest import AUDIENCE, ISSUER, SHOP, ClientFactory, Clock, make_settings, sign
+from tests.helpers import URL, assert_error
 from tests.oauth import (
     CLIENTS,
     CRM,
@@ -31,7 +32,6 @@ from tests.oauth import (
     unverified,
     web_token,
 )
-from tests.test_routes import URL, assert_error
 
 INACTIVE = {"active": False}
 

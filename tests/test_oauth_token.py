@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from service.config import Rate, RateLimits
 from tests.conftest import AUDIENCE, ISSUER, ORIGIN, ClientFactory, Clock
+from tests.helpers import TOKEN_KEYS, assert_error
 from tests.oauth import (
     CLIENTS,
     CRM,
@@ -25,7 +26,6 @@ from tests.oauth import (
     token_form,
     unverified,
 )
-from tests.test_routes import TOKEN_KEYS, assert_error
 
 
 @pytest.fixture

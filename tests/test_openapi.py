@@ -22,9 +22,9 @@ from service.signing.keys import KeyRing
 from service.web.app import create_app
 from service.wiring import build_components
 from tests.conftest import ISSUER, SECRET, SHOP, Clock, make_settings, sign
+from tests.helpers import migrated, store_config
 from tests.oauth import CLIENTS as OAUTH_CLIENTS
 from tests.servers import Server, config_toml, free_port, start_procfile
-from tests.test_admin import migrated, store_config
 
 #: Methods the router adds by itself (HEAD with every GET).
 IMPLICIT = {"HEAD"}

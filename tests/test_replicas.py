@@ -11,9 +11,7 @@ stop and pause this module's Redis, so they come last.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import http.client
 import json
 import os
 import subprocess
@@ -23,21 +21,32 @@ import urllib.parse
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from service.signing import keys
 from service.state.monitor import SETTLE
 from tests.conftest import SECRET, Clock, sign
+from tests.helpers import PROXY_SECRET, proxied_query
+from tests.oauth import basic, introspect_at
 from tests.redis_server import RedisServer
-from tests.servers import ROOT, Server, free_port, server_env, shapestoken, start_server
-from tests.test_app_proxy import PROXY_SECRET, proxied_query
+from tests.servers import (
+    MINT,
+    ROOT,
+    Response,
+    Server,
+    call,
+    free_port,
+    get,
+    mint,
+    server_env,
+    shapestoken,
+    start_server,
+)
 
 pytestmark = pytest.mark.e2e
 
 SHOP = "acme.myshopify.com"
-MINT = f"/v1/shops/{SHOP}/customer-token"
 PER_CUSTOMER = 30  # per hour: no event is replenished within a test
 PER_CLIENT = 8
 #: A confidential client trusted with introspection and revocation (an API).
@@ -100,58 +109,19 @@ def replicas(
         assert "Traceback" not in log and SECRET not in log and "eyJ" not in log
 
 
-Response = tuple[int, dict[str, str], Any]
-
-
-def call(
-    server: Server,
-    method: str,
-    path: str,
-    body: bytes | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    """One request on a fresh connection: status, lower-case headers, the body (JSON if it is)."""
-    parts = urllib.parse.urlsplit(server.url)
-    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
-    try:
-        conn.request(method, path, body=body, headers=dict(headers or {}))
-        response = conn.getresponse()
-        raw = response.read()
-        found = {name.lower(): value for name, value in response.getheaders()}
-    finally:
-        conn.close()
-    is_json = found.get("content-type", "").startswith("application/json")
-    return response.status, found, json.loads(raw) if is_json else raw.decode()
-
-
-def get(server: Server, path: str, headers: Mapping[str, str] | None = None) -> Response:
-    return call(server, "GET", path, headers=headers)
-
-
-def mint(server: Server, customer_id: str) -> Response:
-    body = json.dumps({"id": customer_id, "signature": sign(customer_id)}).encode()
-    return call(server, "POST", MINT, body, {"Content-Type": "application/json"})
-
-
 def me(server: Server, token: str) -> int:
     status, _, _ = get(server, "/v1/me", {"Authorization": f"Bearer {token}"})
     return status
 
 
-def basic(client_id: str, secret: str) -> dict[str, str]:
-    pair = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-    return {"Authorization": f"Basic {pair}", "Content-Type": "application/x-www-form-urlencoded"}
-
-
 def oauth(server: Server, path: str, client: tuple[str, str], **params: str) -> Response:
     body = urllib.parse.urlencode(params).encode()
-    return call(server, "POST", path, body, basic(*client))
+    headers = {**basic(*client), "Content-Type": "application/x-www-form-urlencoded"}
+    return call(server, "POST", path, body, headers)
 
 
 def introspect(server: Server, token: str) -> bool:
-    status, _, answer = oauth(server, "/oauth/introspect", (API_CLIENT, API_SECRET), token=token)
-    assert status == 200, answer
-    active: bool = answer["active"]
+    active: bool = introspect_at(server.url, token, (API_CLIENT, API_SECRET))["active"]
     return active
 
 

@@ -24,40 +24,9 @@ from tests.conftest import (
     make_shop,
     sign,
 )
-
-URL = f"/v1/shops/{SHOP}/customer-token"
+from tests.helpers import TOKEN_KEYS, URL, assert_error, post_json
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The fields of every token response, for every grant (the 200 rows of
-#: the customer-token endpoint and of /oauth/token).
-TOKEN_KEYS = {
-    "access_token",
-    "token_type",
-    "expires_in",
-    "expires",
-    "identifier",
-    "scope",
-    "token",
-    "expiry",
-}
-
-
-def post_json(client: TestClient, body: Any, **headers: str) -> Any:
-    return client.post(
-        URL,
-        content=json.dumps(body),
-        headers={"Content-Type": "application/json", **headers},
-    )
-
-
-def assert_error(response: Any, status: int, error: str) -> dict[str, str]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body: dict[str, str] = response.json()
-    assert set(body) == {"error", "error_description"}
-    assert body["error"] == error
-    assert body["error_description"]
-    return body
 
 
 def test_a_valid_signature_gets_a_token(client: TestClient, clock: Clock) -> None:

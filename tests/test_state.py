@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 
-from service.config.limits import Rate
-from service.config.state import RedisURL, parse_state
 from service.errors import CustomerBlocked, RateLimited, ReplayedProof
 from service.state import Checks, State
 from service.state.memory import ExpiringSet, MemoryState
-from service.state.redis import RedisState
 from tests.conftest import Clock, Run
+from tests.helpers import MAX_TTL, RATES, redis_state
 
 T = TypeVar("T")
-RATES = {"per_customer": Rate(2, 60), "per_ip": Rate(3, 60), "per_client": Rate(5, 60)}
-MAX_TTL = 900
-
-
-def redis_state(url: str, clock: Clock, **options: Any) -> RedisState:
-    """A RedisState on the test server, on the test's clock, under a prefix of its own."""
-    target = parse_state(url)
-    assert isinstance(target, RedisURL)
-    prefix = f"test-{secrets.token_hex(6)}:"
-    options = {"max_token_ttl": MAX_TTL, "now": clock, "prefix": prefix, **options}
-    return RedisState.from_url(target, RATES, **options)
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -14,8 +14,8 @@ from service.state import Checks
 from service.state.batch import Call, ScriptBatcher
 from service.state.redis import RedisState
 from tests.conftest import Clock, Run
+from tests.helpers import redis_state
 from tests.redis_server import RedisServer
-from tests.test_state import redis_state
 
 
 def record_batches(state: RedisState, monkeypatch: pytest.MonkeyPatch) -> list[int]:

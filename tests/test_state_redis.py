@@ -23,9 +23,9 @@ from service.state.memory import MemoryState
 from service.state.monitor import SETTLE
 from service.state.redis import RedisState
 from tests.conftest import Clock, LogRecords, Run
-from tests.docs import example
+from tests.examples import example
+from tests.helpers import MAX_TTL, redis_state
 from tests.redis_server import RedisServer
-from tests.test_state import MAX_TTL, redis_state
 
 LIMITERS = ("per_customer", "per_ip", "per_client")
 

@@ -15,9 +15,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from service.errors import StateUnavailable
 from tests.conftest import Clock, Run
+from tests.helpers import redis_state
 from tests.redis_server import RedisServer
 from tests.servers import free_port
-from tests.test_state import redis_state
 
 
 def _name(common_name: str) -> x509.Name:

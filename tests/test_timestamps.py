@@ -12,7 +12,7 @@ from service.errors import InvalidSignature, SignatureExpired
 from service.support.secret import Secret
 from tests import strategies
 from tests.conftest import SECRET, SHOP, ClientFactory, Clock, make_shop, sign
-from tests.test_routes import assert_error, post_json
+from tests.helpers import assert_error, post_json
 
 MAX_AGE = 86400
 
