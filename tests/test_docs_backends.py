@@ -16,7 +16,16 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.examples import SERVICE, bash, blocks, example, json_documents, run_create, section, tool_env
+from tests.examples import (
+    SERVICE,
+    bash,
+    blocks,
+    example,
+    json_documents,
+    run_create,
+    section,
+    tool_env,
+)
 from tests.servers import Server, config_toml, free_port, start_server
 
 pytestmark = pytest.mark.e2e

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -360,21 +361,34 @@ def test_a_slow_redis_is_bounded_by_the_timeout(
 # -- memory state with several workers ----------------------------------------------------
 
 
-def run_until_logged(command: list[str], env: Mapping[str, str], log: Path, needle: str) -> str:
-    """Run a server command until both workers have logged ``needle``; return the log."""
+def run_until_logged(
+    command: list[str], env: Mapping[str, str], log: Path, needle: str, port: int
+) -> str:
+    """Run a server until both workers have logged ``needle`` and it serves; its whole log.
+
+    The log is read after the server has exited, so it holds everything the server
+    said from its start to its end: a count of ``needle`` in it is exact.
+    """
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=dict(env), cwd=ROOT, stdout=out, stderr=out)
     try:
         deadline = time.monotonic() + 30
-        while log.read_text().count(needle) < 2:
+        while log.read_text().count(needle) < 2 or not healthy(port):
             assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
-        time.sleep(0.5)  # nothing more is said about it
     finally:
         process.terminate()
         process.wait(timeout=10)
     return log.read_text()
+
+
+def healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
 
 
 def worker_env(tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
@@ -398,7 +412,7 @@ def test_the_procfile_warns_when_its_workers_keep_memory_state(tmp_path: Path) -
     ]
     port = free_port()
     env = worker_env(tmp_path, port, PORT=str(port), WEB_CONCURRENCY="2")
-    log = run_until_logged(["bash", "-c", f"exec {web}"], env, tmp_path / "log", WARNING)
+    log = run_until_logged(["bash", "-c", f"exec {web}"], env, tmp_path / "log", WARNING, port)
     assert log.count(WARNING) == 2  # once per worker
 
 
@@ -407,5 +421,5 @@ def test_serve_with_workers_warns_when_they_keep_memory_state(tmp_path: Path) ->
     env = worker_env(tmp_path, port)
     env.pop("WEB_CONCURRENCY", None)
     command = [sys.executable, "-m", "service", "serve", "--workers", "2", "--port", str(port)]
-    log = run_until_logged(command, env, tmp_path / "log", WARNING)
+    log = run_until_logged(command, env, tmp_path / "log", WARNING, port)
     assert log.count(WARNING) == 2
