@@ -41,6 +41,7 @@ from service.web.wellknown import WellKnownEndpoints
 from service.wiring import (
     Components,
     build_components,
+    log_startup,
     prepare_database,
     startup_warnings,
     warn_if_state_per_process,
@@ -196,6 +197,7 @@ def app_from_environment() -> Starlette:
         warn_if_state_per_process(settings)
         prepare_database(settings)
         app = create_app(settings)
+        log_startup(settings, app.state.components.keyring)
         for warning in startup_warnings(settings):
             log.warning(warning)
     except ConfigError as exc:
