@@ -237,7 +237,7 @@ def build_components(
     state = state or build_state(settings, now=now, monotonic=monotonic)
     issuer = TokenIssuer(keyring, settings.issuer, now=now)
     verifier = TokenVerifier(keyring, settings.issuer, now=now)
-    metrics = Metrics()
+    metrics = Metrics(shops=settings.shops)
     for name in state.tracked_keys():
         metrics.gauge(
             "shapestoken_ratelimit_tracked_keys",
