@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -211,7 +212,7 @@ def test_db_upgrade_adds_revoked_by_and_keeps_the_tokens(
 ) -> None:
     # A database made by the previous version: at 0002, one token revoked, one active.
     now = datetime.now(UTC).replace(microsecond=0)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"id": "revkdbefre22", "revoked_at": now},
         {"id": "activenw2345", "revoked_at": None},
     ]

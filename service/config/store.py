@@ -185,6 +185,7 @@ def database_url(text: str, base_dir: Path) -> DatabaseURL:
             Secret(url.render_as_string(hide_password=False)),
             url.render_as_string(hide_password=True),
             "postgresql",
-            host=url.host or url.query.get("host"),
+            # A socket directory in the query (?host=/run/postgresql) when there is no host.
+            host=url.host or str(url.query.get("host") or "") or None,
         )
     raise ConfigError(_DATABASE_HELP)
