@@ -112,6 +112,50 @@ def key_source(settings: Settings) -> Callable[[], list[keys.SigningKey]] | None
     return read
 
 
+def startup_summary(settings: Settings, keyring: keys.KeyRing) -> dict[str, object]:
+    """What a server loaded, for its one start-up line: counts and kinds, never a secret.
+
+    Hosts are named, credentials never: the Redis URL and the database URL may
+    carry passwords, so only their host (or SQLite file) is taken from them.
+    """
+    clients = settings.clients.values()
+    confidential = sum(1 for client in clients if client.confidential)
+    fields: dict[str, object] = {
+        "config": settings.source,
+        "shops": len(settings.shops),
+        "app_proxy_shops": sum(1 for shop in settings.shops.values() if shop.app_proxy_secret),
+        "clients": len(settings.clients),
+        "confidential_clients": confidential,
+        "public_clients": len(settings.clients) - confidential,
+        "keys": len(keyring.keys),
+        "signing_kid": keyring.active.kid,
+        "signing_alg": keyring.active.alg,
+        "keys_from": KEYS_ENV
+        if settings.signing_keys_pem is not None
+        else str(settings.signing_key_dir),
+    }
+    if isinstance(settings.state, RedisURL):
+        redis = settings.state
+        host = f"[{redis.host}]" if ":" in redis.host else redis.host
+        fields["state"] = "rediss" if redis.tls else "redis"
+        fields["state_at"] = f"{host}:{redis.port}/{redis.db}"
+    else:
+        fields["state"] = "memory"
+    database = settings.store.database
+    if database is None:
+        fields["database"] = "none"
+    else:
+        fields["database"] = database.dialect
+        fields["database_at"] = str(database.sqlite_path or database.host or "-")
+        fields["admin"] = "on" if settings.store.admin_enabled else "off"
+    return fields
+
+
+def log_startup(settings: Settings, keyring: keys.KeyRing) -> None:
+    """One line at start-up saying what this process serves (see :func:`startup_summary`)."""
+    log.info("configuration loaded", extra={"fields": startup_summary(settings, keyring)})
+
+
 def startup_warnings(settings: Settings) -> list[str]:
     """What start-up logs and ``check-config`` prints: valid, but probably not meant."""
     warnings = config_warnings(settings)
@@ -193,7 +237,7 @@ def build_components(
     state = state or build_state(settings, now=now, monotonic=monotonic)
     issuer = TokenIssuer(keyring, settings.issuer, now=now)
     verifier = TokenVerifier(keyring, settings.issuer, now=now)
-    metrics = Metrics()
+    metrics = Metrics(shops=settings.shops)
     for name in state.tracked_keys():
         metrics.gauge(
             "shapestoken_ratelimit_tracked_keys",

@@ -254,6 +254,11 @@ def test_add_a_token_see_it_once_then_revoke_it(client: TestClient, audit: Log) 
     assert answer(client, token[0]) == {"active": False}
     after = client.get("/admin/?notice=revoked").text
     assert "The token is revoked." in after and "badge revoked" in after
+    # The list says when and by whom.
+    assert re.search(
+        r"badge revoked\">revoked</span><span class=\"by\"> [0-9-]+ [0-9:]+ UTC by dashboard<",
+        after,
+    )
 
     actions = audit.actions()
     assert [a["action"] for a in actions] == ["login", "token_created", "token_revoked"]

@@ -119,6 +119,21 @@ def test_check_config_reports_errors(
     assert "SHOP_ID_SECRET is not set" in capsys.readouterr().err
 
 
+def test_check_config_names_every_missing_variable_in_one_run(
+    configured: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = configured / "shapestoken.toml"
+    config.write_text(
+        config.read_text().replace('issuer = "https://tokens.example.com"', 'issuer = "env:ISSUER"')
+    )
+    monkeypatch.delenv("SHOP_ID_SECRET")
+    monkeypatch.delenv("ISSUER", raising=False)
+    assert main(["check-config"]) == 2
+    err = capsys.readouterr().err
+    assert "2 environment variables are not set: ISSUER (for issuer); " in err
+    assert 'SHOP_ID_SECRET (for shops."acme.myshopify.com".id_secrets[0])' in err
+
+
 @pytest.mark.parametrize(
     "argv",
     [

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from alembic import command
 from argon2 import PasswordHasher, extract_parameters
+from sqlalchemy import Connection
 from starlette.testclient import TestClient
 
 from service.cli import main
 from service.config import load_settings, require_config_path
 from service.config.store import DatabaseURL, database_url
 from service.signing.keys import KeyRing
+from service.store import db
 from service.store.apitokens import CACHE_TTL
+from service.store.schema import api_tokens
+from service.store.stk import DEFAULT_EXPIRY, parse_duration
+from service.web.admin.forms import NewToken
 from service.web.app import create_app
 from service.wiring import build_components
 from tests.conftest import SECRET, Clock
@@ -61,9 +71,9 @@ def test_the_whole_lifecycle(
     api: TestClient, clock: Clock, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["db", "upgrade"]) == 0
-    assert "migrated from an empty database to 0002" in capsys.readouterr().out
+    assert "migrated from an empty database to 0003" in capsys.readouterr().out
     assert main(["db", "upgrade"]) == 0
-    assert "already at revision 0002" in capsys.readouterr().out
+    assert "already at revision 0003" in capsys.readouterr().out
 
     argv = ["tokens", "create", "--name", "crm-sync", "--scope", "profiles:read"]
     assert main([*argv, "--scope", "orders:read", "--expires", "90d"]) == 0
@@ -90,8 +100,9 @@ def test_the_whole_lifecycle(
         "LAST",
         "USED",
         "STATUS",
+        "REVOKED",
     ]
-    assert row.startswith(token_id[1]) and "crm-sync" in row and row.endswith("active")
+    assert row.startswith(token_id[1]) and "crm-sync" in row and row.endswith("active  -")
     assert token not in row
 
     assert main(["tokens", "revoke", token_id[1]]) == 0
@@ -106,7 +117,8 @@ def test_the_whole_lifecycle(
     assert main(["tokens", "list"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 1  # header only
     assert main(["tokens", "list", "--all"]) == 0
-    assert capsys.readouterr().out.splitlines()[1].endswith("revoked")  # the row is kept
+    row = capsys.readouterr().out.splitlines()[1]  # the row is kept, saying when and by whom
+    assert re.search(r"  revoked  \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ by cli$", row), row
 
 
 @pytest.mark.parametrize(
@@ -151,6 +163,82 @@ def test_bad_input_names_the_field(
     assert message in err and out == ""
     assert main(["tokens", "list", "--all"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 1  # nothing was stored
+
+
+def expiry_in_days(err: str) -> float | None:
+    """Days from now to the expiry `tokens create` printed; None for `never`."""
+    match = re.search(r"expires (\S+)\)\.", err)
+    assert match is not None, err
+    if match[1] == "never":
+        return None
+    return (
+        datetime.fromisoformat(match[1].replace("Z", "+00:00")).timestamp() - time.time()
+    ) / 86400
+
+
+def test_a_new_token_expires_in_90_days_unless_told_never(
+    configured: DatabaseURL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["db", "upgrade"]) == 0
+    argv = ["tokens", "create", "--name", "crm", "--scope", "profiles:read"]
+    assert main(argv) == 0
+    days = expiry_in_days(capsys.readouterr().err)
+    assert days is not None and 89.9 < days <= 90
+    assert main([*argv, "--expires", "never"]) == 0
+    assert expiry_in_days(capsys.readouterr().err) is None
+    # One default for the command line and the dashboard's form.
+    assert NewToken().expires == DEFAULT_EXPIRY
+    assert NewToken().expires_in == parse_duration("90d")
+
+
+def _upgrade_to(connection: Connection, revision: str) -> None:
+    config = db.alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
+def test_db_upgrade_adds_revoked_by_and_keeps_the_tokens(
+    configured: DatabaseURL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A database made by the previous version: at 0002, one token revoked, one active.
+    now = datetime.now(UTC).replace(microsecond=0)
+    rows: list[dict[str, Any]] = [
+        {"id": "revkdbefre22", "revoked_at": now},
+        {"id": "activenw2345", "revoked_at": None},
+    ]
+
+    async def made_by_the_previous_version() -> None:
+        engine = db.create_engine(configured)
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(_upgrade_to, "0002")
+                for i, row in enumerate(rows):
+                    await connection.execute(
+                        api_tokens.insert().values(
+                            name=row["id"][:3],
+                            sha256=f"{i:064x}",
+                            scopes="profiles:read",
+                            created_at=now,
+                            created_by="cli",
+                            **row,
+                        )
+                    )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(made_by_the_previous_version())
+    assert main(["tokens", "list"]) == 2  # behind its migrations: refused
+    assert "needs 0003: run `shapestoken db upgrade`" in capsys.readouterr().err
+    assert main(["db", "upgrade"]) == 0
+    assert "migrated from 0002 to 0003" in capsys.readouterr().out
+    assert main(["tokens", "revoke", "activenw2345"]) == 0
+    capsys.readouterr()
+    assert main(["tokens", "list", "--all"]) == 0
+    listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert set(listed) == {"revkdbefre22", "activenw2345"}
+    # Revoked before revoked_by was kept: nobody is made up.
+    assert listed["revkdbefre22"].endswith(" by unknown")
+    assert listed["activenw2345"].endswith(" by cli")
 
 
 def test_tokens_refuse_a_database_behind_its_migrations(

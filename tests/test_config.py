@@ -7,6 +7,7 @@ import pytest
 
 from service.config import Rate, Settings, config_path, load_settings, parse_settings
 from service.config.advice import config_warnings
+from service.config.values import key_path
 from service.errors import ConfigError
 from tests.conftest import SECRET, admin_password_hash
 from tests.oauth import secret_hash
@@ -111,7 +112,7 @@ def test_defaults() -> None:
         ({"access_log": "off"}, "access_log: expected true or false"),
         ({"rate_limits": {"per_ip": "lots"}}, "rate_limits.per_ip"),
         ({"rate_limits": {"per_ip": "0/minute"}}, "rate_limits.per_ip"),
-        ({"shop": {"allowed_origins": ["*"]}}, "not an origin"),
+        ({"shop": {"allowed_origins": ["*"]}}, "wildcards are not supported"),
         ({"shop": {"allowed_origins": ["https://acme.com/path"]}}, "not an origin"),
         ({"shop": {"allowed_origins": "https://acme.com"}}, "expected a list"),
         ({"shop": {"require_timestamp": True}}, "needs signature_max_age"),
@@ -132,6 +133,77 @@ def test_env_reference_anywhere() -> None:
         raw(issuer="env:ISSUER"), environ={**ENV, "ISSUER": "https://from-env.example"}
     )
     assert settings.issuer == "https://from-env.example"
+
+
+@pytest.mark.parametrize("where", ["shop", "client"])
+def test_a_wildcard_origin_is_refused_naming_its_key(where: str) -> None:
+    # A browser's Origin is one exact origin: a pattern would be "config OK" and never match.
+    pattern = "https://*.acme.com"
+    table = {"allowed_origins": ["https://www.acme.com", pattern]}
+    overrides: dict[str, Any] = (
+        {"shop": table}
+        if where == "shop"
+        else {"clients": {"storefront-web": {"scopes": ["catalog:read"], **table}}}
+    )
+    with pytest.raises(ConfigError) as refused:
+        parse(**overrides)
+    key = (
+        'shops."acme.myshopify.com".allowed_origins[1]'
+        if where == "shop"
+        else "clients.storefront-web.allowed_origins[1]"
+    )
+    assert str(refused.value) == (
+        f"{key}: {pattern!r}: wildcards are not supported; list each origin, "
+        "e.g. https://www.acme.com"
+    )
+
+
+def test_every_missing_environment_variable_is_named_at_once() -> None:
+    overrides: dict[str, Any] = {
+        "issuer": "env:MISSING_ISSUER",
+        "shop": {"id_secrets": ["env:ACME_ID_SECRET", "env:MISSING_SECRET"]},
+        "state": "env:MISSING_REDIS_URL",
+    }
+    with pytest.raises(ConfigError) as refused:
+        parse(**overrides)
+    assert str(refused.value) == (
+        "3 environment variables are not set: MISSING_ISSUER (for issuer); "
+        'MISSING_SECRET (for shops."acme.myshopify.com".id_secrets[1]); '
+        "MISSING_REDIS_URL (for state)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("parts", "path"),
+    [
+        (
+            ("shops", "acme.myshopify.com", "id_secrets", 0),
+            'shops."acme.myshopify.com".id_secrets[0]',
+        ),
+        (("clients", "crm-sync", "scopes"), "clients.crm-sync.scopes"),
+        (("clients", "crm.sync"), 'clients."crm.sync"'),
+        (("rate_limits", "per_ip"), "rate_limits.per_ip"),
+    ],
+)
+def test_key_paths_are_written_as_toml_writes_keys(parts: tuple[str | int, ...], path: str) -> None:
+    assert key_path(*parts) == path
+
+
+def test_every_message_names_a_shop_key_one_way() -> None:
+    # The missing variable, a bad value and an unknown key all quote the shop alike.
+    quoted = 'shops."acme.myshopify.com"'
+    messages = []
+    for overrides in (
+        {"shop": {"id_secrets": ["env:MISSING_SECRET"]}},
+        {"shop": {"id_secrets": ["short"]}},
+        {"shop": {"audiance": "x"}},
+    ):
+        with pytest.raises(ConfigError) as refused:
+            parse(**overrides)
+        messages.append(str(refused.value))
+    assert all(quoted in message for message in messages), messages
+    assert f"{quoted}.id_secrets[0]: environment variable MISSING_SECRET" in messages[0]
+    assert f"{quoted}.id_secrets[0]: secret is 5 bytes" in messages[1]
 
 
 def test_origins_are_normalised_like_browsers_send_them() -> None:
@@ -212,7 +284,7 @@ def test_a_guest_client_names_a_public_client_with_the_storefronts_origins() -> 
 @pytest.mark.parametrize(
     "guest, client, message",
     [
-        ("nope", {}, '.guest_client: no [clients."nope"] is configured'),
+        ("nope", {}, ".guest_client: no [clients.nope] is configured"),
         (
             "storefront-web",
             {"secret_hashes": ["sha256:" + "a" * 64], "allowed_origins": []},
@@ -333,7 +405,7 @@ def test_a_client_whose_secret_is_a_shops_id_secret_warns() -> None:
     }
     (warning,) = config_warnings(parse(clients={"crm-sync": client}))
     assert 'shops."acme.myshopify.com".id_secrets[0]' in warning
-    assert 'clients."crm-sync".secret_hashes[1]' in warning
+    assert "clients.crm-sync.secret_hashes[1]" in warning
     assert "can act as all of them" in warning and "authenticate as the client" in warning
     assert SECRET not in warning and secret_hash(SECRET)[7:] not in warning
 
@@ -342,13 +414,13 @@ def test_a_client_whose_secret_is_an_app_proxy_secret_warns() -> None:
     client = {"secret_hashes": [secret_hash("a" * 40)], "scopes": ["profiles:read"]}
     settings = parse(shop={"app_proxy_secret": "a" * 40}, clients={"crm-sync": client})
     (warning,) = config_warnings(settings)
-    assert ".app_proxy_secret and " in warning and '"crm-sync".secret_hashes[0]' in warning
+    assert ".app_proxy_secret and " in warning and "clients.crm-sync.secret_hashes[0]" in warning
 
 
 def test_one_secret_for_two_clients_warns() -> None:
     table = {"secret_hashes": [secret_hash("c" * 40)], "scopes": ["profiles:read"]}
     (warning,) = config_warnings(parse(clients={"crm-sync": table, "erp-sync": table}))
-    assert 'clients."crm-sync".secret_hashes[0] and clients."erp-sync".secret_hashes[0]' in warning
+    assert "clients.crm-sync.secret_hashes[0] and clients.erp-sync.secret_hashes[0]" in warning
 
 
 def test_a_session_secret_that_is_a_shops_id_secret_warns() -> None:

@@ -21,8 +21,10 @@ from tests.servers import (
     config_toml,
     free_port,
     minted,
+    process_tree,
     request,
     shapestoken,
+    start_procfile,
     start_server,
     verify,
 )
@@ -288,6 +290,47 @@ def test_a_rotated_key_is_published_on_sighup_and_signs_after_the_delay(tmp_path
         assert old in seen and new in seen
         assert minted_kid(server) == new
         assert "signing keys reloaded" in server.output()
+    finally:
+        server.stop()
+
+
+def jwks_requests(server: Server) -> int:
+    _, _, raw = request(server, "GET", "/metrics")
+    line = 'shapestoken_requests_total{method="GET",route="/.well-known/jwks.json",status="200"} '
+    counts = [
+        int(row.removeprefix(line)) for row in raw.decode().splitlines() if row.startswith(line)
+    ]
+    return sum(counts)
+
+
+@pytest.mark.e2e
+def test_keys_reload_reaches_every_granian_worker_without_restarting_them(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    text = config_toml(f"http://127.0.0.1:{port}", extra="key_activation_delay = 3600")
+    server = start_procfile(tmp_path, text, port=port, env={"WEB_CONCURRENCY": "2"})
+    try:
+        (old,) = jwks_kids(server)
+        workers = process_tree(server.process.pid)
+        assert len(workers) == 3  # Granian's main process and its two workers
+        before = jwks_requests(server)
+        assert before >= 1
+        for command in ("rotate", "reload"):
+            done = shapestoken("keys", command, env=server.env)
+            assert done.returncode == 0, done.stderr
+        assert "no worker restarts" in done.stdout
+        deadline = time.monotonic() + 3
+        while server.output().count("signing keys reloaded") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # Each worker read the new key (one line each), within a couple of seconds.
+        assert server.output().count("signing keys reloaded") == 2, server.output()
+        for _ in range(20):  # a new connection each: whichever worker answers knows it
+            kids = jwks_kids(server)
+            assert len(kids) == 2 and old in kids
+        # No worker was restarted, and the counters went on from where they were.
+        assert process_tree(server.process.pid) == workers
+        assert jwks_requests(server) >= before + 20
     finally:
         server.stop()
 

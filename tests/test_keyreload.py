@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 from pathlib import Path
 
@@ -69,3 +70,46 @@ def test_a_wake_up_reloads_at_once(tmp_path: Path) -> None:
         return added.kid in {key.kid for key in ring.keys}
 
     assert asyncio.run(scenario())
+
+
+def test_a_reload_request_is_seen_at_the_next_look_and_only_then(tmp_path: Path) -> None:
+    # `keys reload` replaces a marker file; each process looks at the stamp every second.
+    directory = tmp_path / "keys"
+    keyfiles.write_new_key(directory, "ES256", now=1_800_000_000)
+    ring = keys.KeyRing(keyfiles.load_dir(directory), window=100)
+    loads: list[int] = []
+
+    def read() -> list[keys.SigningKey]:
+        loads.append(1)
+        return keyfiles.load_dir(directory)
+
+    reloader = KeyReloader(
+        ring, read, interval=3600, stamp=functools.partial(keyfiles.stamp, directory)
+    )
+
+    async def scenario() -> list[bool]:
+        seen = [await reloader.poll()]  # the first look takes the stamp and reads
+        seen.append(await reloader.poll())  # nothing changed: no read
+        keyfiles.request_reload(directory)
+        seen.append(await reloader.poll())
+        seen.append(await reloader.poll())
+        added = keyfiles.write_new_key(directory, "ES256", now=1_800_000_100)
+        seen.append(await reloader.poll())  # a new key file changes the directory too
+        assert added.kid in {key.kid for key in ring.keys}
+        return seen
+
+    assert asyncio.run(scenario()) == [True, False, True, False, True]
+    assert len(loads) == 3
+    assert sorted(path.name for path in directory.iterdir() if path.name.startswith(".")) == [
+        keyfiles.RELOAD_MARKER
+    ]
+
+
+def test_reload_requests_never_repeat_a_stamp(tmp_path: Path) -> None:
+    directory = tmp_path / "keys"
+    keyfiles.write_new_key(directory, "ES256")
+    stamps = set()
+    for _ in range(20):  # faster than any file system's time stamps tick
+        keyfiles.request_reload(directory)
+        stamps.add(keyfiles.stamp(directory))
+    assert len(stamps) == 20 and None not in stamps

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -10,13 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 from starlette.testclient import TestClient
 
+from service.cli import main
+from service.config import Settings, parse_settings
 from service.observability import logs
-from service.signing import keys
-from service.web.app import create_app
-from service.wiring import build_components
-from tests.conftest import ORIGIN, SECRET, SHOP, Clock, make_settings, sign
+from service.signing import keyfiles, keys
+from service.web.app import app_from_environment, create_app
+from service.wiring import build_components, log_startup, startup_summary
+from tests.conftest import ORIGIN, SECRET, SHOP, Clock, admin_password_hash, make_settings, sign
 from tests.examples import example
 from tests.servers import (
     Server,
@@ -242,3 +246,106 @@ def test_granian_writes_json_lines_with_the_readme_config(tmp_path: Path) -> Non
     messages = [entry["message"] for entry in entries]
     assert any(message.startswith("Starting granian") for message in messages)  # Granian's
     assert "request" in messages  # the service's: wait_ready's /healthz
+
+
+#: Every secret the start-up line must not show, by where it sits in the config.
+STARTUP_SECRETS = {
+    "id secret": SECRET,
+    "app proxy secret": "app-proxy-secret-" + "q" * 30,
+    "redis password": "redis-password-" + "r" * 20,
+    "database password": "db-password-" + "d" * 20,
+    "session secret": "session-secret-" + "s" * 30,
+}
+
+
+def startup_settings(tmp_path: Path) -> Settings:
+    client_secret = hashlib.sha256(b"crm-secret-" + b"c" * 40).hexdigest()
+    return parse_settings(
+        {
+            "issuer": "https://tokens.example.com",
+            "state": f"redis://:{STARTUP_SECRETS['redis password']}@redis.internal:6380/2",
+            "database": (
+                f"postgresql://svc:{STARTUP_SECRETS['database password']}@db.internal/tokens"
+            ),
+            "api_scopes": ["profiles:read"],
+            "admin_password_hash": admin_password_hash(),
+            "session_secret": STARTUP_SECRETS["session secret"],
+            "shops": {
+                SHOP: {
+                    "id_secrets": [SECRET],
+                    "app_proxy_secret": STARTUP_SECRETS["app proxy secret"],
+                    "allowed_origins": [ORIGIN],
+                },
+                "bolt.myshopify.com": {"id_secrets": ["b" * 32], "audience": "https://bolt"},
+            },
+            "clients": {
+                "crm-sync": {"secret_hashes": [f"sha256:{client_secret}"], "scopes": ["a"]},
+                "storefront-web": {"scopes": ["b"], "allowed_origins": [ORIGIN]},
+            },
+        },
+        environ={},
+        base_dir=tmp_path,
+        source=str(tmp_path / "shapestoken.toml"),
+    )
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_the_start_up_line_counts_what_was_loaded_and_shows_no_secret(
+    tmp_path: Path, captured: io.StringIO, log_format: str
+) -> None:
+    settings = startup_settings(tmp_path)
+    first, second = keys.generate("ES256", created=1), keys.generate("ES256", created=2)
+    ring = keys.KeyRing([second, first], window=3900, activation_delay=0)
+    assert startup_summary(settings, ring) == {
+        "config": str(tmp_path / "shapestoken.toml"),
+        "shops": 2,
+        "app_proxy_shops": 1,
+        "clients": 2,
+        "confidential_clients": 1,
+        "public_clients": 1,
+        "keys": 2,
+        "signing_kid": second.kid,
+        "signing_alg": "ES256",
+        "keys_from": str(tmp_path / "var/keys"),
+        "state": "redis",
+        "state_at": "redis.internal:6380/2",
+        "database": "postgresql",
+        "database_at": "db.internal",
+        "admin": "on",
+    }
+    use(captured, log_format)
+    log_startup(settings, ring)
+    (line,) = captured.getvalue().splitlines()
+    assert "configuration loaded" in line and second.kid in line
+    for name, secret in STARTUP_SECRETS.items():
+        assert secret not in line, name
+    assert settings.store.admin_password_hash is not None
+    assert settings.store.admin_password_hash.reveal().decode() not in line
+    assert "svc" not in line  # nor the database user
+
+
+def test_a_server_process_logs_the_start_up_line_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "shapestoken.toml"
+    config.write_text(config_toml("https://tokens.example.com"))
+    monkeypatch.setenv("SHAPESTOKEN_CONFIG", str(config))
+    monkeypatch.setenv("SHOP_ID_SECRET", SECRET)
+    monkeypatch.delenv("SHAPESTOKEN_SIGNING_KEYS", raising=False)
+    key = keyfiles.write_new_key(tmp_path / "keys", "ES256")
+    try:
+        app_from_environment()  # the ASGI entry of every server (service.asgi)
+        lines = [line for line in capsys.readouterr().err.splitlines() if "configuration" in line]
+        assert len(lines) == 1, lines
+        assert "shops=1 " in lines[0] and f"signing_kid={key.kid} " in lines[0]
+        assert "state=memory database=none" in lines[0] and SECRET not in lines[0]
+
+        # `shapestoken serve` with a config and one worker builds the app itself.
+        served: list[object] = []
+        monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append(app))
+        assert main(["serve", "--port", str(free_port())]) == 0
+        assert len(served) == 1
+        lines = [line for line in capsys.readouterr().err.splitlines() if "configuration" in line]
+        assert len(lines) == 1 and f"signing_kid={key.kid} " in lines[0], lines
+    finally:
+        logs.log.handlers.clear()

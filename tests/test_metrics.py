@@ -14,15 +14,21 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.testclient import TestClient
 
 from service.observability.metrics import Metrics, exposition, forget_dead_workers
 from service.observability.multiprocess import PREFIX
-from tests.conftest import SECRET, SHOP, sign
+from service.support.secret import Secret
+from tests.conftest import SECRET, SHOP, ClientFactory, Clock, make_shop, sign
+from tests.helpers import PROXY_SECRET, proxied_query
+from tests.oauth import CLIENTS as OAUTH_CLIENTS
+from tests.oauth import crm_token, web_token
 from tests.servers import Server, config_toml, free_port, start_procfile, start_server
 
 MINTS = (
@@ -83,6 +89,92 @@ def test_a_dead_workers_gauges_go_and_its_counts_stay(tmp_path: Path) -> None:
 
 
 # -- real servers with two workers -------------------------------------------------------
+
+
+def series(text: str, name: str) -> dict[str, int]:
+    """The samples of one counter in a scrape: labels -> value."""
+    found = re.findall(rf"^{name}(\{{[^}}]*\}}) (\d+)$", text, flags=re.MULTILINE)
+    return {labels: int(value) for labels, value in found}
+
+
+@pytest.fixture
+def minting(client_factory: ClientFactory) -> TestClient:
+    """A shop that takes signed ids, timestamps and the App Proxy, and both OAuth clients."""
+    shop = make_shop(app_proxy_secret=Secret(PROXY_SECRET), signature_max_age=3600)
+    return client_factory(shops={SHOP: shop}, clients=OAUTH_CLIENTS)
+
+
+def test_issued_tokens_are_counted_by_kind_shop_and_proof(
+    minting: TestClient, clock: Clock
+) -> None:
+    path = f"/v1/shops/{SHOP}/customer-token"
+    assert minting.post(path, json={"id": "42", "signature": sign("42")}).status_code == 200
+    ts = int(clock())
+    timestamped = {"id": "42", "ts": ts, "signature": sign("42", ts=ts)}
+    assert minting.post(path, json=timestamped).status_code == 200
+    query = urlencode(proxied_query(clock))
+    assert minting.get(f"/v1/app-proxy/customer-token?{query}").status_code == 200
+    crm_token(minting)
+    web_token(minting)
+    web_token(minting)
+    issued = series(minting.get("/metrics").text, "shapestoken_tokens_issued_total")
+    assert issued == {
+        f'{{kind="customer",shop="{SHOP}",proof="signature"}}': 1,
+        f'{{kind="customer",shop="{SHOP}",proof="timestamp"}}': 1,
+        f'{{kind="customer",shop="{SHOP}",proof="app_proxy"}}': 1,
+        '{kind="client_credentials",shop="",proof=""}': 1,
+        '{kind="implicit",shop="",proof=""}': 2,
+    }
+
+
+def test_refusals_are_counted_by_error_code(minting: TestClient) -> None:
+    path = f"/v1/shops/{SHOP}/customer-token"
+    body = {"id": "42", "signature": sign("42")}
+    assert (
+        minting.post(path, json=body, headers={"Origin": "https://evil.example"}).status_code == 403
+    )
+    assert minting.post(path, json={**body, "signature": "0" * 64}).status_code == 401
+    assert minting.post(path, json={**body, "signature": "0" * 64}).status_code == 401
+    refusals = series(minting.get("/metrics").text, "shapestoken_refusals_total")
+    assert refusals == {'{error="origin_not_allowed"}': 1, '{error="invalid_signature"}': 2}
+
+
+def test_a_request_cannot_add_a_series(minting: TestClient) -> None:
+    # Shops in the path, headers and bodies are the caller's: none becomes a label value.
+    minting.post(f"/v1/shops/{SHOP}/customer-token", json={"id": "1", "signature": "0" * 64})
+    before = minting.get("/metrics").text
+    for i in range(20):
+        made_up = f"made-up-{i}.myshopify.com"
+        minting.post(f"/v1/shops/{made_up}/customer-token", json={"id": "1", "signature": "x"})
+        minting.post(f"/v1/shops/{SHOP}/customer-token", json={"id": "1", "signature": "0" * 64})
+        minting.get(f"/nowhere-{i}", headers={"X-Request-ID": f"request-{i:04d}"})
+    after = minting.get("/metrics").text
+    names = ("shapestoken_tokens_issued_total", "shapestoken_refusals_total")
+    grown = {name: set(series(after, name)) - set(series(before, name)) for name in names}
+    assert grown == {
+        "shapestoken_tokens_issued_total": set(),
+        # Each code once, the first time it is seen: the codes are the service's own.
+        "shapestoken_refusals_total": {'{error="unknown_shop"}', '{error="not_found"}'},
+    }
+    assert "made-up" not in after and "nowhere" not in after
+
+
+def test_label_values_outside_the_config_and_the_code_are_folded() -> None:
+    metrics = Metrics(shops=[SHOP])
+    metrics.issued("customer", "made-up.myshopify.com", "signature")
+    metrics.issued("made_up_kind", SHOP, "made_up_proof")
+    for i in range(10):
+        metrics.refused(f"made_up_error_{i}")
+    metrics.refused("rate_limited")
+    text = metrics.render()
+    assert series(text, "shapestoken_tokens_issued_total") == {
+        '{kind="customer",shop="unknown",proof="signature"}': 1,
+        f'{{kind="other",shop="{SHOP}",proof="other"}}': 1,
+    }
+    assert series(text, "shapestoken_refusals_total") == {
+        '{error="other"}': 10,
+        '{error="rate_limited"}': 1,
+    }
 
 
 def call(server: Server, method: str, path: str, body: bytes | None = None) -> tuple[int, str]:

@@ -149,7 +149,7 @@ def test_introspection_records_the_last_use(client: TestClient, clock: Clock) ->
 def test_a_revoked_token_is_inactive_at_once(client: TestClient) -> None:
     record, token = create(client)
     assert answer(client, token)["active"] is True  # cached from now on
-    call(client, store(client).revoke, record.id)
+    call(client, store(client).revoke, record.id, by="cli")
     assert answer(client, token) == INACTIVE
 
 
@@ -256,7 +256,7 @@ def test_revoke_answers_200_and_changes_nothing(client: TestClient) -> None:
     kept = call(client, store(client).get, record.id)
     assert kept.revoked_at is None
     # Revoking one through the dashboard or the CLI is what ends it.
-    call(client, store(client).revoke, record.id)
+    call(client, store(client).revoke, record.id, by="cli")
     assert answer(client, token) == INACTIVE
 
 

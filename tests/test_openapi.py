@@ -14,12 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
+from service.customers.signatures import parse_customer_id
+from service.errors import InvalidRequest
 from service.signing.keys import KeyRing
 from service.web.app import create_app
+from service.web.openapi.document import document
 from service.wiring import build_components
 from tests.conftest import ISSUER, SECRET, SHOP, Clock, make_settings, sign
 from tests.helpers import migrated, store_config
@@ -98,6 +104,53 @@ def test_every_429_and_503_declares_its_retry_after(client: TestClient) -> None:
     }
     assert {status for _, _, status in declared} == {"429", "503"}
     assert all(header.get("required") is True for header in declared.values()), declared
+
+
+def id_validator() -> jsonschema_rs.Validator:
+    """A JSON Schema 2020-12 validator (OpenAPI 3.1's) for the document's customer ``id``."""
+    schema = document(ISSUER, [SHOP])["components"]["schemas"]["CustomerProof"]
+    return jsonschema_rs.Draft202012Validator(schema["properties"]["id"])
+
+
+def service_takes(value: object) -> bool:
+    try:
+        parse_customer_id(value)
+    except InvalidRequest:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        (1, True),
+        ("1", True),
+        (10**20 - 1, True),
+        ("9" * 20, True),
+        (0, False),  # the schema took 0: `pattern` holds for strings only
+        ("0", False),
+        (-1, False),
+        ("01", False),
+        ("+1", False),
+        (10**20, False),
+        ("1" * 21, False),
+        (True, False),
+        (1.5, False),
+    ],
+)
+def test_the_customer_id_schema_is_the_services_rule(value: object, valid: bool) -> None:
+    assert id_validator().is_valid(value) is valid
+    assert service_takes(value) is valid
+
+
+@given(
+    st.one_of(
+        st.integers(min_value=-(10**21), max_value=10**21),
+        st.text(alphabet="0123456789+- ", max_size=22),
+    )
+)
+def test_the_customer_id_schema_takes_exactly_what_the_service_takes(value: object) -> None:
+    assert id_validator().is_valid(value) is service_takes(value)
 
 
 #: The fuzz server's clients: a confidential one that may introspect, a public one.

@@ -71,13 +71,43 @@ def test_a_flapping_backend_is_one_outage(clock: Clock, run: Run, log_records: L
     assert log_records.messages[1:] == ["state backend is back"]
     assert log_records.fields(1) == {
         "backend": "test-backend",
-        "outage_seconds": 9.0,
+        "outage_seconds": 10.0,  # from the first failure (t=0) to the answer at t=10
         "failed_calls": 10,
     }
     # A new failure is a new outage.
     with pytest.raises(StateUnavailable):
         run(watched.run("check", fail))
     assert len(log_records.records) == 3
+
+
+def test_the_outage_is_measured_from_the_first_failure_to_the_recovery(
+    clock: Clock, run: Run, log_records: LogRecords
+) -> None:
+    # Two failed calls a second apart, then no traffic until Redis answers 7 s in: the
+    # outage lasted 7 s, not the 1 s between the two failures.
+    watched = monitor(clock)
+    for _ in range(2):
+        with pytest.raises(StateUnavailable):
+            run(watched.run("check", fail))
+        clock.advance(1)
+    clock.advance(5)
+    run(watched.run("check", answer))
+    clock.advance(SETTLE)
+    run(watched.run("check", answer))
+    assert log_records.messages[-1] == "state backend is back"
+    assert log_records.fields(1)["outage_seconds"] == 7.0
+    assert log_records.fields(1)["failed_calls"] == 2
+
+
+def test_a_single_failed_call_is_an_outage_of_its_real_length(
+    clock: Clock, run: Run, log_records: LogRecords
+) -> None:
+    watched = monitor(clock)
+    with pytest.raises(StateUnavailable):
+        run(watched.run("ping", fail))
+    clock.advance(SETTLE + 2)  # the next call, well after the failure, is answered
+    run(watched.run("ping", answer))
+    assert log_records.fields(1)["outage_seconds"] == SETTLE + 2
 
 
 def test_descriptions_are_short_and_name_the_error() -> None:

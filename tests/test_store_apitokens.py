@@ -110,16 +110,16 @@ async def test_revoke_keeps_the_row_and_takes_effect_at_once(
     )
     assert await store.introspect(token) is not None  # now cached
     clock.advance(5)
-    revoked = await store.revoke(record.id)
+    revoked = await store.revoke(record.id, by="cli")
     assert revoked is not None and revoked.revoked_at == utc(clock.now)
     assert await store.introspect(token) is None
     (row,) = await stored_rows(engine)
     assert row["revoked_at"] == utc(clock.now)
     # Revoking again keeps the first time; an unknown id is None.
     clock.advance(5)
-    again = await store.revoke(record.id)
+    again = await store.revoke(record.id, by="cli")
     assert again is not None and again.revoked_at == revoked.revoked_at
-    assert await store.revoke("nosuchtoken2") is None
+    assert await store.revoke("nosuchtoken2", by="cli") is None
     assert [t.id for t in await store.list()] == [record.id]
     assert await store.list(include_inactive=False) == []
 
@@ -132,7 +132,7 @@ async def test_a_revocation_elsewhere_is_seen_within_the_cache_bound(
         name="crm", scopes=["profiles:read"], expires_in=None, created_by="cli:ops"
     )
     assert await replica.introspect(token) is not None
-    await cli.revoke(record.id)
+    await cli.revoke(record.id, by="cli")
     clock.advance(CACHE_TTL - 1)
     assert await replica.introspect(token) is not None  # the documented staleness
     clock.advance(1)

@@ -29,18 +29,18 @@ async def engine(database: DatabaseURL, anyio_backend: str) -> AsyncIterator[Asy
 
 
 def test_one_line_of_history() -> None:
-    assert db.head() == "0002"
+    assert db.head() == "0003"
 
 
 async def test_migrations_run_up_from_empty(engine: AsyncEngine, database: DatabaseURL) -> None:
     assert await db.current_revision(engine) is None
-    assert await db.upgrade(engine, database) == (None, "0002")
-    assert await db.current_revision(engine) == "0002"
+    assert await db.upgrade(engine, database) == (None, "0003")
+    assert await db.current_revision(engine) == "0003"
     async with engine.connect() as connection:
         tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
     assert {"api_tokens", "admin_sessions", "alembic_version"} <= tables
     # Running it again changes nothing.
-    assert await db.upgrade(engine, database) == ("0002", "0002")
+    assert await db.upgrade(engine, database) == ("0003", "0003")
 
 
 async def test_the_migrations_build_exactly_the_schema_the_code_uses(
@@ -72,7 +72,7 @@ async def test_an_outdated_schema_is_refused_naming_the_command(engine: AsyncEng
     with pytest.raises(ConfigError) as caught:
         await db.check_current(engine)
     assert str(caught.value) == (
-        "the database is at revision 0001 but this version needs 0002: run `shapestoken db upgrade`"
+        "the database is at revision 0001 but this version needs 0003: run `shapestoken db upgrade`"
     )
 
 

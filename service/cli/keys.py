@@ -26,6 +26,8 @@ def register(commands: Commands) -> None:
     rotate_help = "add a key: published at once, signing after key_activation_delay"
     actions.add_parser("rotate", help=rotate_help).set_defaults(handler=rotate)
     actions.add_parser("list", help="list keys and their state").set_defaults(handler=list_keys)
+    reload_help = "make every server reading signing_key_dir read it again now (within 1 s)"
+    actions.add_parser("reload", help=reload_help).set_defaults(handler=reload_keys)
 
 
 def generate_key(args: argparse.Namespace) -> int:
@@ -63,8 +65,24 @@ def rotate(args: argparse.Namespace) -> int:
         f"(key_activation_delay = {settings.key_activation_delay}s)"
     )
     print(
-        "running servers publish it within a minute (at once on SIGHUP), no restart needed; "
+        "running servers reading this directory publish it within a second (or run "
+        "`shapestoken keys reload`), no restart needed; "
         f"the key it replaces stays published until {iso8601(starts + ring.window)}"
+    )
+    return 0
+
+
+def reload_keys(args: argparse.Namespace) -> int:
+    from service.wiring import load_keyring
+
+    settings = configured_settings()
+    _refuse_env_keys(settings)
+    ring = load_keyring(settings)  # what the servers will read: refused here if broken
+    keyfiles.request_reload(settings.signing_key_dir)
+    print(
+        f"asked every server reading {settings.signing_key_dir} to read its keys again: "
+        f"within a second each worker publishes {len(ring.published())} key(s), "
+        f"{ring.active.kid} signing; no worker restarts"
     )
     return 0
 

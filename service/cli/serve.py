@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.web.app import create_app, settle_heap
-    from service.wiring import prepare_database
+    from service.wiring import log_startup, prepare_database
 
     path = config_path()
     if path is not None:
@@ -92,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
                 shutil.rmtree(made, ignore_errors=True)
     else:
         app = create_app(settings)
+        if not settings.development:
+            log_startup(settings, app.state.components.keyring)
         settle_heap()
         uvicorn.run(app, **options)
     return 0

@@ -15,14 +15,24 @@ from typing import TYPE_CHECKING, TypeVar
 from service.cli.base import Commands, configured_settings
 from service.config import Settings
 from service.errors import ConfigError
-from service.store.stk import ApiToken, TokenInputError, is_id, parse_duration, utc
+from service.store.stk import (
+    DEFAULT_EXPIRY,
+    NEVER,
+    ApiToken,
+    TokenInputError,
+    is_id,
+    parse_expiry,
+    utc,
+)
 from service.support.clock import iso8601
 
 if TYPE_CHECKING:  # SQLAlchemy is imported only when a command runs, not for --help
     from service.store.apitokens import ApiTokenStore
 
 T = TypeVar("T")
-COLUMNS = ("ID", "NAME", "SCOPES", "CREATED", "EXPIRES", "LAST USED", "STATUS")
+COLUMNS = ("ID", "NAME", "SCOPES", "CREATED", "EXPIRES", "LAST USED", "STATUS", "REVOKED")
+#: Who a revocation from the command line is recorded as (``revoked_by``).
+REVOKED_BY = "cli"
 
 
 def register(commands: Commands) -> None:
@@ -35,7 +45,11 @@ def register(commands: Commands) -> None:
     create.add_argument(
         "--scope", action="append", required=True, help="one of api_scopes; repeat for more"
     )
-    create.add_argument("--expires", help="lifetime, e.g. 12h, 90d, 6w, 1y (default: never)")
+    create.add_argument(
+        "--expires",
+        default=DEFAULT_EXPIRY,
+        help=f"lifetime, e.g. 12h, 90d, 6w, 1y, or {NEVER} (default: {DEFAULT_EXPIRY})",
+    )
     create.set_defaults(handler=create_token)
     listing = actions.add_parser("list", help="active tokens (--all: revoked and expired too)")
     listing.add_argument("--all", action="store_true", help="include revoked and expired tokens")
@@ -47,7 +61,7 @@ def register(commands: Commands) -> None:
 
 def create_token(args: argparse.Namespace) -> int:
     try:
-        expires_in = None if args.expires is None else parse_duration(args.expires)
+        expires_in = parse_expiry(args.expires)
         record, token = _run(
             lambda store: store.create(
                 name=args.name, scopes=args.scope, expires_in=expires_in, created_by=_who()
@@ -87,7 +101,7 @@ def revoke_token(args: argparse.Namespace) -> int:
             raise ConfigError(f"id: no token {args.id}")
         if before.revoked_at is not None:
             return before, False
-        after = await store.revoke(args.id)
+        after = await store.revoke(args.id, by=REVOKED_BY)
         assert after is not None
         return after, True
 
@@ -110,7 +124,15 @@ def _columns(record: ApiToken, now: datetime) -> tuple[str, ...]:
         "never" if record.expires_at is None else _time(record.expires_at),
         "never" if record.last_used_at is None else _time(record.last_used_at),
         record.status(now),
+        _revoked(record),
     )
+
+
+def _revoked(record: ApiToken) -> str:
+    """When and by whom a token was revoked; ``-`` for a token that is not."""
+    if record.revoked_at is None:
+        return "-"
+    return f"{_time(record.revoked_at)} by {record.revoked_by or 'unknown'}"
 
 
 def _time(value: datetime) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
+from service.config import values
 from service.support.secret import Secret
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def _reused_secrets(settings: Settings) -> list[str]:
     """
     places: dict[bytes, list[str]] = {}
     for shop in settings.shops.values():
-        where = f'shops."{shop.domain}"'
+        where = values.key_path("shops", shop.domain)
         for i, secret in enumerate(shop.id_secrets):
             places.setdefault(_digest(secret), []).append(f"{where}.id_secrets[{i}]")
         if shop.app_proxy_secret is not None:
@@ -43,7 +44,8 @@ def _reused_secrets(settings: Settings) -> list[str]:
             )
     for client in settings.clients.values():
         for i, digest in enumerate(client.secret_hashes):
-            places.setdefault(digest, []).append(f'clients."{client.client_id}".secret_hashes[{i}]')
+            key = values.key_path("clients", client.client_id, "secret_hashes", i)
+            places.setdefault(digest, []).append(key)
     if settings.store.session_secret is not None:
         # Whoever holds the session secret can forge a dashboard session.
         places.setdefault(_digest(settings.store.session_secret), []).append("session_secret")

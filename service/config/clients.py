@@ -76,7 +76,7 @@ def parse_clients(raw: object, *, issuer: str) -> dict[str, ClientConfig]:
 
 def parse_client(client_id: str, raw: object, *, issuer: str) -> ClientConfig:
     """One ``[clients."<id>"]`` table; ``issuer`` is the default audience."""
-    where = f'clients."{client_id}"'
+    where = values.key_path("clients", client_id)
     if not CLIENT_ID.fullmatch(client_id):
         raise ConfigError(f"{where}: a client id is 3 to 64 of A-Z a-z 0-9 . _ -")
     if values.SHOP_DOMAIN.fullmatch(client_id.lower()):

@@ -210,9 +210,9 @@ def check_guest_clients(
     for shop in shops.values():
         if shop.guest_client is None:
             continue
-        key = f'shops."{shop.domain}".guest_client'
+        key = values.key_path("shops", shop.domain, "guest_client")
         client = clients.get(shop.guest_client)
-        where = f'[clients."{shop.guest_client}"]'
+        where = f"[{values.key_path('clients', shop.guest_client)}]"
         if client is None:
             raise ConfigError(f"{key}: no {where} is configured; add a public client")
         if client.confidential:
@@ -227,6 +227,7 @@ def check_guest_clients(
         missing = sorted(shop.allowed_origins - client.allowed_origins)
         if missing:
             raise ConfigError(
-                f"{key}: {where}.allowed_origins lacks {', '.join(missing)}, where the "
+                f"{key}: {values.key_path('clients', shop.guest_client, 'allowed_origins')} "
+                f"lacks {', '.join(missing)}, where the "
                 "shop's storefront is served (its allowed_origins)"
             )

@@ -95,16 +95,17 @@ def check_audiences(shops: Iterable[ShopConfig], *, issuer: str) -> None:
         if other != shop.domain:
             default = " (the issuer, their default)" if shop.audience == issuer else ""
             raise ConfigError(
-                f'shops."{other}" and shops."{shop.domain}" share the audience '
-                f"{shop.audience!r}{default}: a token minted for one shop would pass the "
-                f"other's API. Give each shop its own `audience`, the URL of the API that "
+                f"{values.key_path('shops', other)} and {values.key_path('shops', shop.domain)} "
+                f"share the audience {shop.audience!r}{default}: a token minted for one "
+                "shop would pass the other's API. Give each shop its own `audience`, the URL "
+                "of the API that "
                 f'serves it, e.g. audience = "https://api.{shop.domain.split(".")[0]}.example"'
             )
 
 
 def parse_shop(domain: str, raw: object, *, issuer: str, default_ttl: int) -> ShopConfig:
     """One shop's table; ``default_ttl`` is the top-level ``token_ttl``."""
-    where = f'shops."{domain}"'
+    where = values.key_path("shops", domain)
     if not values.SHOP_DOMAIN.fullmatch(domain):
         raise ConfigError(f"{where}: a shop is named by its <name>.myshopify.com domain")
     table: Mapping[str, Any] = values.table(raw, where)

@@ -42,6 +42,8 @@ class DatabaseURL:
     dialect: str
     #: The file of an SQLite database (its directory is created on upgrade).
     sqlite_path: Path | None = None
+    #: The server of a PostgreSQL database (for the start-up line: no user, no password).
+    host: str | None = None
 
     def __str__(self) -> str:
         return self.display
@@ -183,5 +185,7 @@ def database_url(text: str, base_dir: Path) -> DatabaseURL:
             Secret(url.render_as_string(hide_password=False)),
             url.render_as_string(hide_password=True),
             "postgresql",
+            # A socket directory in the query (?host=/run/postgresql) when there is no host.
+            host=url.host or str(url.query.get("host") or "") or None,
         )
     raise ConfigError(_DATABASE_HELP)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 import re
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -25,21 +26,55 @@ CUSTOMER_ID = re.compile(r"[1-9][0-9]{0,19}", re.ASCII)
 SHOP_DOMAIN = re.compile(r"[a-z0-9][a-z0-9-]{0,98}\.myshopify\.com", re.ASCII)
 
 
-def resolve_env(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
-    """Replace every ``env:NAME`` string in a parsed TOML tree by the variable's value."""
-    if isinstance(value, str) and value.startswith("env:"):
-        name = value[4:]
-        if name not in environ:
-            raise ConfigError(f"{where or 'config'}: environment variable {name} is not set")
-        return environ[name]
-    if isinstance(value, Mapping):
-        return {
-            key: resolve_env(item, environ, f"{where}.{key}" if where else key)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [resolve_env(item, environ, f"{where}[{i}]") for i, item in enumerate(value)]
-    return value
+#: TOML's bare keys (TOML 1.0, "Keys"); any other key is written quoted.
+BARE_KEY = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
+
+
+def key_path(*parts: str | int) -> str:
+    """A key's path as TOML writes it, e.g. ``shops."acme.myshopify.com".id_secrets[0]``.
+
+    Strings are keys, quoted unless bare; integers are array indexes. Every message
+    about a config value names its key this way.
+    """
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+            continue
+        key = part if BARE_KEY.fullmatch(part) else json.dumps(part, ensure_ascii=False)
+        text += f".{key}" if text else key
+    return text
+
+
+def resolve_env(value: Any, environ: Mapping[str, str]) -> Any:
+    """Replace every ``env:NAME`` string in a parsed TOML tree by the variable's value.
+
+    Every missing variable is named at once, each with its key, so a deployment
+    learns in one run all it has left to set.
+    """
+    missing: list[tuple[str, str]] = []
+
+    def resolve(item: Any, path: tuple[str | int, ...]) -> Any:
+        if isinstance(item, str) and item.startswith("env:"):
+            name = item[4:]
+            if name not in environ:
+                missing.append((key_path(*path) or "config", name))
+                return item
+            return environ[name]
+        if isinstance(item, Mapping):
+            return {key: resolve(child, (*path, key)) for key, child in item.items()}
+        if isinstance(item, list):
+            return [resolve(child, (*path, i)) for i, child in enumerate(item)]
+        return item
+
+    resolved = resolve(value, ())
+    if len(missing) == 1:
+        ((key, name),) = missing
+        raise ConfigError(f"{key}: environment variable {name} is not set")
+    if missing:
+        listed = "; ".join(f"{name} (for {key})" for key, name in missing)
+        raise ConfigError(f"{len(missing)} environment variables are not set: {listed}")
+    return resolved
 
 
 #: Metadata of a settings field that is not a config key (derived, or read from elsewhere).
@@ -100,6 +135,12 @@ def issuer(value: object) -> str:
 def origin(value: object, key: str) -> str:
     """A browser origin, normalised as browsers send it in ``Origin``."""
     text = string(value, key)
+    if "*" in text:
+        # A browser's Origin is one exact origin; a pattern would never match it.
+        raise ConfigError(
+            f"{key}: {text!r}: wildcards are not supported; list each origin, "
+            "e.g. https://www.acme.com"
+        )
     parts = urlsplit(text)
     if (
         parts.scheme not in ("https", "http")
@@ -118,7 +159,8 @@ def origin(value: object, key: str) -> str:
 
 def origins(value: object, key: str) -> frozenset[str]:
     """A list of browser origins, each normalised by :func:`origin`; may be empty."""
-    return frozenset(origin(item, key) for item in string_list(value, key, allow_empty=True))
+    items = string_list(value, key, allow_empty=True)
+    return frozenset(origin(item, f"{key}[{i}]") for i, item in enumerate(items))
 
 
 def integer(value: object, key: str, low: int, high: int) -> int:

@@ -1,7 +1,9 @@
 """Request metrics in the Prometheus text format (``GET /metrics``), kept by prometheus-client.
 
-Labels are the route template, never the raw path or a shop, so the number of
-series stays fixed whatever callers send.
+Every label value comes from the config or the code, never from the request: the
+route template (never the raw path), a configured shop, a token kind, an error
+code of the service. A value outside those sets is counted as ``unknown`` or
+``other``, so the number of series stays fixed whatever callers send.
 
 One process keeps its values in memory. With several worker processes
 (``WEB_CONCURRENCY`` > 1) each answers ``/metrics`` in turn, so every worker
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Literal
 
@@ -33,6 +35,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from prometheus_client.registry import Collector
 
 from service import __version__
+from service.errors import ServiceError
 
 #: Where the workers' values live, when there are several (see service.observability.multiprocess).
 SHARED_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
@@ -53,13 +56,51 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 #: Seconds between two updates of a worker's gauges when workers share metrics.
 REFRESH = 5.0
 
+#: The ``token_use`` words: the ``kind`` of an issued token.
+KINDS = frozenset({"customer", "client_credentials", "implicit"})
+#: How a customer proved who they are: a signed id, a timestamped one, Shopify's App Proxy.
+#: Client tokens carry no proof label value (their client authenticated, or is public).
+PROOFS = frozenset({"signature", "timestamp", "app_proxy", ""})
+#: The label value for a shop that is not configured, and for a value outside its set.
+UNKNOWN, OTHER = "unknown", "other"
+#: Error codes the request log sets outside any ServiceError.
+LOG_ERRORS = frozenset({"client_closed_request", "server_error"})
+
+
+def error_codes() -> frozenset[str]:
+    """Every ``error`` code of a :class:`ServiceError` subclass loaded so far."""
+    codes = set(LOG_ERRORS)
+    pending: list[type[ServiceError]] = [ServiceError]
+    while pending:
+        kind = pending.pop()
+        codes.add(kind.error)
+        pending.extend(kind.__subclasses__())
+    return frozenset(codes)
+
 
 class Metrics:
     """The service's metrics, in a registry of their own (tests build one per app)."""
 
-    def __init__(self) -> None:
+    def __init__(self, shops: Collection[str] = ()) -> None:
         self.registry = CollectorRegistry()
         self.shared_dir = SHARED_DIR
+        #: The configured shops: the only values of a ``shop`` label (else ``unknown``).
+        self.shops = frozenset(shops)
+        self._issued = Counter(
+            "shapestoken_tokens_issued",
+            "Tokens minted, by kind (token_use), configured shop and customer proof.",
+            ["kind", "shop", "proof"],
+            registry=self.registry,
+        )
+        self._refusals = Counter(
+            "shapestoken_refusals",
+            "Requests answered with an error, by error code.",
+            ["error"],
+            registry=self.registry,
+        )
+        self._issued_children: dict[tuple[str, str, str], Counter] = {}
+        self._refusal_children: dict[str, Counter] = {}
+        self._codes = error_codes()
         self._requests = Counter(
             "shapestoken_requests",
             "HTTP requests answered.",
@@ -97,6 +138,30 @@ class Metrics:
             )
         children[0].inc()
         children[1].observe(seconds)
+
+    def issued(self, kind: str, shop: str = "", proof: str = "") -> None:
+        """Count one minted token; ``shop`` is "" for a client's token."""
+        key = (
+            kind if kind in KINDS else OTHER,
+            shop if not shop or shop in self.shops else UNKNOWN,
+            proof if proof in PROOFS else OTHER,
+        )
+        child = self._issued_children.get(key)
+        if child is None:
+            child = self._issued_children[key] = self._issued.labels(*key)
+        child.inc()
+
+    def refused(self, error: str) -> None:
+        """Count one request answered with ``error``; a code the service lacks is ``other``."""
+        child = self._refusal_children.get(error)
+        if child is None:
+            if error not in self._codes:
+                self._codes = error_codes()  # a module loaded since may define it
+            label = error if error in self._codes else OTHER
+            child = self._refusals.labels(label)
+            if label == error:  # made-up values are never kept as keys
+                self._refusal_children[error] = child
+        child.inc()
 
     def gauge(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import secrets
 import stat
 import time
 from datetime import UTC, datetime
@@ -32,6 +33,39 @@ def load_dir(directory: Path) -> list[SigningKey]:
         for path in directory.glob("*.pem")
     ]
     return sorted(keys, key=lambda key: (key.created or 0.0, key.name), reverse=True)
+
+
+#: The file ``shapestoken keys reload`` replaces; every process watching the directory
+#: reads its keys again when it changes (a dotfile: never read as a key).
+RELOAD_MARKER = ".reload"
+
+
+def request_reload(directory: Path) -> None:
+    """Ask every process that reads ``directory`` to read its keys again, within a second.
+
+    The marker holds a new random value each time, so every watcher sees a change
+    whatever its file system's time stamps; it is replaced whole (never half written).
+    """
+    temporary = directory / f"{RELOAD_MARKER}-{secrets.token_hex(8)}"
+    temporary.write_text(secrets.token_hex(16))
+    os.replace(temporary, directory / RELOAD_MARKER)
+
+
+def stamp(directory: Path) -> tuple[int, int, bytes] | None:
+    """What changes when a key file is added or removed, or a reload is asked for.
+
+    None while the directory cannot be read (the reloader says so when it reads keys).
+    """
+    try:
+        info = directory.stat()
+    except OSError:
+        return None
+    try:
+        with open(directory / RELOAD_MARKER, "rb") as marker:
+            asked = marker.read(64)
+    except OSError:
+        asked = b""
+    return (info.st_ino, info.st_mtime_ns, asked)
 
 
 def write_new_key(directory: Path, alg: str, *, now: float | None = None) -> SigningKey:

@@ -1,9 +1,14 @@
-"""Re-reading the signing keys in a running process: every 30 s, and at once on SIGHUP.
+"""Re-reading the signing keys in a running process: every 30 s, within a second of a
+change to the key directory, and at once on SIGHUP.
 
-``keys rotate`` writes a new key file; every process publishes it within a
-minute, with no restart, and it signs only after ``key_activation_delay``
-(:class:`~service.signing.keys.KeyRing`). A directory that cannot be read, or holds a
-broken file, keeps the keys already loaded: the error is logged once per outage.
+``keys rotate`` writes a new key file, and ``keys reload`` replaces a marker file
+(:func:`~service.signing.keyfiles.request_reload`); every process looks at the
+directory's stamp each second, so every worker of every server reading it
+publishes the new key within about a second, with no restart and no signal (a
+signal reaches one process: Granian's and uvicorn's supervisors restart their
+workers on SIGHUP). A key signs only after ``key_activation_delay``
+(:class:`~service.signing.keys.KeyRing`). A directory that cannot be read, or holds
+a broken file, keeps the keys already loaded: the error is logged once per outage.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 from service.errors import ConfigError
 from service.observability.logs import log
@@ -19,6 +24,8 @@ from service.signing.keys import KeyRing, SigningKey
 
 #: Seconds between two reads of the key directory ("at least once a minute").
 RELOAD_INTERVAL = 30.0
+#: Seconds between two looks at the directory's stamp (a stat or two, no read).
+POLL_INTERVAL = 1.0
 
 
 class KeyReloader:
@@ -28,10 +35,16 @@ class KeyReloader:
         read: Callable[[], list[SigningKey]],
         *,
         interval: float = RELOAD_INTERVAL,
+        stamp: Callable[[], Hashable] | None = None,
+        poll_interval: float = POLL_INTERVAL,
     ) -> None:
         self.ring = ring
         self.interval = interval
+        self.poll_interval = poll_interval
         self._read = read
+        #: What changes with the keys (the directory's stamp); None: only the interval.
+        self._stamp = stamp
+        self._seen: Hashable = None
         self._wake = asyncio.Event()
         self._failure: str | None = None
         self._signal = False
@@ -64,17 +77,41 @@ class KeyReloader:
                 },
             )
 
+    async def poll(self) -> bool:
+        """Reload if the stamp changed since the last look; whether it did."""
+        if self._stamp is None:
+            return False
+        # Off the event loop: a stat of a network volume may hang.
+        current = await asyncio.to_thread(self._stamp)
+        if current == self._seen:
+            return False
+        # Taken before reading the keys: a change made meanwhile shows at the next look.
+        self._seen = current
+        await self.reload()
+        return True
+
     def wake(self) -> None:
         """Reload now (SIGHUP), instead of at the end of the interval."""
         self._wake.set()
 
     async def run(self) -> None:
-        """Reload every ``interval`` seconds, or when woken, until cancelled."""
+        """Reload every ``interval`` seconds, when the stamp changes, or when woken."""
+        if self._stamp is not None:
+            self._seen = await asyncio.to_thread(self._stamp)
+        step = self.interval if self._stamp is None else min(self.poll_interval, self.interval)
+        waited = 0.0
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            self._wake.clear()
-            await self.reload()
+                await asyncio.wait_for(self._wake.wait(), step)
+            waited += step
+            if self._wake.is_set() or waited >= self.interval:
+                self._wake.clear()
+                waited = 0.0
+                if self._stamp is not None:
+                    self._seen = await asyncio.to_thread(self._stamp)
+                await self.reload()
+            elif await self.poll():
+                waited = 0.0
 
     def listen_for_sighup(self) -> bool:
         """Reload on SIGHUP; False where signals cannot be handled (not the main thread)."""

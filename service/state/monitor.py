@@ -50,6 +50,9 @@ class BackendMonitor:
         #: When the current outage started (monotonic), or None while the backend answers.
         self.down_since: float | None = None
         self._last_failure = 0.0
+        #: The first answer after the last failure (monotonic): when the outage ended,
+        #: if no failure follows within SETTLE.
+        self._answered_since: float | None = None
         self._failures = 0
         # Not registered here: the service's Metrics reports them (a test may build
         # many monitors in one process).
@@ -93,6 +96,7 @@ class BackendMonitor:
 
     def _failed(self, exc: BaseException) -> None:
         self._last_failure = self._monotonic()
+        self._answered_since = None
         self._failures += 1
         if self.down_since is not None:
             return  # already said; one line per outage, not per request
@@ -105,15 +109,19 @@ class BackendMonitor:
 
     def _recovered(self) -> None:
         assert self.down_since is not None
-        if self._monotonic() - self._last_failure < SETTLE:
+        now = self._monotonic()
+        if self._answered_since is None:
+            self._answered_since = now
+        if now - self._last_failure < SETTLE:
             return  # it answers again, but failed moments ago: the outage may go on
         fields = {
             "backend": self.backend,
-            # From the first failed call to the last.
-            "outage_seconds": round(self._last_failure - self.down_since, 1),
+            # From the first failed call to the first answer after the last one: the
+            # outage as callers saw it, however few calls were made while it lasted.
+            "outage_seconds": round(self._answered_since - self.down_since, 1),
             "failed_calls": self._failures,
         }
-        self.down_since = None
+        self.down_since = self._answered_since = None
         log.warning("state backend is back", extra={"fields": fields})
 
 

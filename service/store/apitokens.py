@@ -116,11 +116,12 @@ class ApiTokenStore:
             row = (await connection.execute(query)).first()
         return None if row is None else _record(row)
 
-    async def revoke(self, token_id: str) -> ApiToken | None:
-        """Revoke a token (the row is kept); None when there is no such id.
+    async def revoke(self, token_id: str, *, by: str) -> ApiToken | None:
+        """Revoke a token (the row is kept) in the name of ``by``; None when there is no such id.
 
-        An already revoked token keeps its first ``revoked_at``.
+        An already revoked token keeps its first ``revoked_at`` and ``revoked_by``.
         """
+        by = by[:100]
         now = utc(self._now())
         async with connect(self.engine, begin=True) as connection:
             query = select(api_tokens).where(api_tokens.c.id == token_id)
@@ -131,12 +132,14 @@ class ApiTokenStore:
                 await connection.execute(
                     update(api_tokens)
                     .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
-                    .values(revoked_at=now)
+                    .values(revoked_at=now, revoked_by=by)
                 )
         # Evicted at once: this process never answers from a stale entry.
         self._cache.pop(row.sha256, None)
         record = _record(row)
-        return record if record.revoked_at is not None else replace(record, revoked_at=now)
+        if record.revoked_at is not None:
+            return record
+        return replace(record, revoked_at=now, revoked_by=by)
 
     async def lookup(self, token: str) -> ApiToken | None:
         """The record of an active token; None for anything else (no error)."""
@@ -238,4 +241,5 @@ def _record(row: Row[Any]) -> ApiToken:
         expires_at=row.expires_at,
         last_used_at=row.last_used_at,
         revoked_at=row.revoked_at,
+        revoked_by=row.revoked_by,
     )

@@ -56,6 +56,8 @@ api_tokens = Table(
     Column("last_used_at", UTCDateTime),
     # Revoked rows are kept for the audit trail; the service never deletes them.
     Column("revoked_at", UTCDateTime),
+    # Who revoked the token ("cli", "dashboard"); NULL for rows revoked before 0003.
+    Column("revoked_by", String(100)),
 )
 
 admin_sessions = Table(

@@ -33,6 +33,11 @@ _ID = re.compile(rf"[{_ID_ALPHABET}]{{{ID_LENGTH}}}")
 MAX_NAME = 100
 #: Longest lifetime a new token may be given; beyond it, make it never expire.
 MAX_LIFETIME = 10 * 366 * 86400
+#: A new token's lifetime unless another is chosen, from the CLI and the dashboard alike:
+#: a forgotten integration's token should not work for ever.
+DEFAULT_EXPIRY = "90d"
+#: The lifetime that means no expiry (``--expires never``, the dashboard's "Never").
+NEVER = "never"
 _DURATION = re.compile(r"([1-9][0-9]{0,5})([hdwy])", re.ASCII)
 _UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 
@@ -103,6 +108,8 @@ class ApiToken:
     expires_at: datetime | None = None
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    #: Who revoked it: ``cli`` or ``dashboard``; None for a token revoked before this was kept.
+    revoked_by: str | None = None
 
     def status(self, now: datetime) -> Status:
         if self.revoked_at is not None:
@@ -159,12 +166,19 @@ def check_scopes(values: Iterable[str], allowed: Collection[str]) -> tuple[str, 
     return tuple(scope for scope in allowed if scope in chosen)
 
 
+def parse_expiry(text: str) -> int | None:
+    """A lifetime as :func:`parse_duration` reads it, or None for :data:`NEVER`."""
+    return None if text.strip() == NEVER else parse_duration(text)
+
+
 def parse_duration(text: str) -> int:
     """``12h``, ``90d``, ``6w`` or ``1y`` as seconds (at most ten years)."""
     match = _DURATION.fullmatch(text.strip())
     if match is None:
-        raise TokenInputError("expires", "expected a duration like 12h, 90d, 6w or 1y")
+        raise TokenInputError(
+            "expires", f"expected a duration like 12h, 90d, 6w or 1y, or '{NEVER}'"
+        )
     seconds = int(match[1]) * _UNITS[match[2]]
     if seconds > MAX_LIFETIME:
-        raise TokenInputError("expires", "at most ten years; leave it out for no expiry")
+        raise TokenInputError("expires", f"at most ten years; '{NEVER}' for no expiry")
     return seconds

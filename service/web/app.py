@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,6 +29,7 @@ from service.errors import (
     ServiceUnavailable,
 )
 from service.observability.logs import log
+from service.signing import keyfiles
 from service.signing.keyreload import KeyReloader
 from service.support.assets import asset_dir
 from service.web.customer import CustomerEndpoints
@@ -41,6 +43,7 @@ from service.web.wellknown import WellKnownEndpoints
 from service.wiring import (
     Components,
     build_components,
+    log_startup,
     prepare_database,
     startup_warnings,
     warn_if_state_per_process,
@@ -120,7 +123,12 @@ def create_app(settings: Settings, *, components: Components | None = None) -> S
         # needs no restart); the environment bundle cannot change under it.
         reloader = reloading = None
         if components.key_source is not None:
-            reloader = KeyReloader(components.keyring, components.key_source)
+            reloader = KeyReloader(
+                components.keyring,
+                components.key_source,
+                # Every worker sees `keys rotate` and `keys reload` within a second.
+                stamp=functools.partial(keyfiles.stamp, settings.signing_key_dir),
+            )
             reloader.listen_for_sighup()
             reloading = asyncio.create_task(reloader.run())
         # With several workers, each keeps its gauges current for the scrapes that
@@ -196,6 +204,7 @@ def app_from_environment() -> Starlette:
         warn_if_state_per_process(settings)
         prepare_database(settings)
         app = create_app(settings)
+        log_startup(settings, app.state.components.keyring)
         for warning in startup_warnings(settings):
             log.warning(warning)
     except ConfigError as exc:

@@ -110,7 +110,10 @@ class CustomerEndpoints:
             await state.hit("per_ip", ip)
             raise
         await state.check(self.customers.mint_checks(shop, customer_id, ip=ip))
-        return token_reply(self.customers.mint(shop, customer_id))
+        issued = self.customers.mint(shop, customer_id)
+        proof = "timestamp" if "ts" in fields else "signature"
+        self.components.metrics.issued(issued.claims["token_use"], shop.domain, proof)
+        return token_reply(issued)
 
     async def preflight(self, scope: Scope, receive: Receive) -> Reply:
         """OPTIONS /v1/shops/{shop}/customer-token (CORS preflight)"""
@@ -134,7 +137,9 @@ class CustomerEndpoints:
         request_state(scope)["shop"] = shop.domain
         checks = self.customers.mint_checks(shop, customer_id, ip=None, proof=signature)
         await self.components.state.check(checks)
-        return token_reply(self.customers.mint(shop, customer_id))
+        issued = self.customers.mint(shop, customer_id)
+        self.components.metrics.issued(issued.claims["token_use"], shop.domain, "app_proxy")
+        return token_reply(issued)
 
     async def me(self, scope: Scope, receive: Receive) -> Reply:
         """GET /v1/me: the claims of a valid customer token, as a downstream API sees them."""

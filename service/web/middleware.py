@@ -68,6 +68,7 @@ class RequestLog:
                 # An unhandled exception meets its handler outside this middleware.
                 error = state.get("error", "server_error" if status == 500 else "-")
                 origin = _origin(scope)
+                self.metrics.refused(error)
             self.access.request(
                 method,
                 scope["path"],

@@ -78,6 +78,7 @@ class OAuthEndpoints:
             raise
         await state.check(grant.checks(ip))
         issued = self.oauth.grants.mint(grant)
+        self.components.metrics.issued(issued.claims["token_use"])
         # A confidential client's token is never readable by a page.
         return token_reply(issued, readable=not grant.client.confidential)
 

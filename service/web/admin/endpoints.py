@@ -41,6 +41,8 @@ from service.wiring import Components
 
 HERE = Path(__file__).parent
 COOKIE = "shapestoken_admin"
+#: Who the dashboard's acts are recorded as (``created_by``, ``revoked_by``).
+ACTOR = "dashboard"
 #: Fixed messages for ?notice=…, so nothing from the URL is ever shown.
 NOTICES = {
     "revoked": "The token is revoked. Integrations using it are refused from now on.",
@@ -184,7 +186,7 @@ class AdminEndpoints:
                 name=values.name,
                 scopes=values.scopes,
                 expires_in=values.expires_in,
-                created_by="dashboard",
+                created_by=ACTOR,
             )
         except ServiceError as exc:
             return self._error(request, exc)
@@ -214,7 +216,7 @@ class AdminEndpoints:
             form = await read_form(request, timeout=self.body_timeout)
             session_id = await self._require_session(request, form)
             record = await self._token(request)
-            await self.tokens.revoke(record.id)
+            await self.tokens.revoke(record.id, by=ACTOR)
         except ServiceError as exc:
             return self._error(request, exc)
         _audit(

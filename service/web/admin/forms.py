@@ -8,21 +8,27 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from service.errors import InvalidRequest, UnsupportedMediaType
-from service.store.stk import TokenInputError, check_name, check_scopes, parse_duration
+from service.store.stk import (
+    DEFAULT_EXPIRY,
+    NEVER,
+    TokenInputError,
+    check_name,
+    check_scopes,
+    parse_expiry,
+)
 from service.web.http import FORM_TYPE, form_pairs, read_body
 
 #: The largest form: a name, every scope's checkbox, an expiry and two hidden fields.
 MAX_FORM = 8192
 MAX_FIELDS = 64
-#: The Add-token form's expiry choices, as shown; "never" means no expiry.
+#: The Add-token form's expiry choices, as shown (DEFAULT_EXPIRY preselected).
 EXPIRY_CHOICES = {
     "7d": "7 days",
     "30d": "30 days",
     "90d": "90 days",
     "1y": "1 year",
-    "never": "Never",
+    NEVER: "Never",
 }
-DEFAULT_EXPIRY = "90d"
 
 Form = Mapping[str, Sequence[str]]
 
@@ -78,4 +84,4 @@ class NewToken:
 
     @property
     def expires_in(self) -> int | None:
-        return None if self.expires == "never" else parse_duration(self.expires)
+        return parse_expiry(self.expires)

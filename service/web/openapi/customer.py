@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from service.config import values
 from service.web.openapi.parts import BODY, body, common, errors, json_response, preflight
 
 TOKEN = json_response("a token (Cache-Control: no-store)", {"$ref": "#/components/schemas/Token"})
@@ -13,12 +14,22 @@ PROXY_PARAMETERS = [
     for name in ("shop", "logged_in_customer_id", "path_prefix", "timestamp", "signature")
 ]
 
+#: A Shopify customer id, as the service parses it: digits with no sign and no leading
+#: zero, at most 20 of them, as a string or a JSON integer. ``pattern`` holds for strings
+#: only (JSON Schema 2020-12 §6.3.3), so the integer form has its own bounds.
+CUSTOMER_ID: dict[str, Any] = {
+    "oneOf": [
+        {"type": "string", "pattern": f"^{values.CUSTOMER_ID.pattern}$"},
+        {"type": "integer", "minimum": 1, "maximum": 10**20 - 1},
+    ]
+}
+
 SCHEMAS: dict[str, Any] = {
     "CustomerProof": {
         "type": "object",
         "required": ["id", "signature"],
         "properties": {
-            "id": {"type": ["string", "integer"], "pattern": "^[1-9][0-9]{0,19}$"},
+            "id": CUSTOMER_ID,
             "signature": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
             "ts": {"type": ["string", "integer"]},
         },
