@@ -26,6 +26,7 @@ RAW_ROUTES = {
     *((path, method) for path in TOKEN_PATHS for method in ("POST", "OPTIONS")),
     ("/oauth/introspect", "POST"),
     ("/oauth/revoke", "POST"),
+    ("/oauth/revoke", "OPTIONS"),  # a public client's guest page signs out (CORS)
 }
 
 

@@ -126,16 +126,26 @@ def test_an_unknown_client_costs_the_same_comparisons(
     assert counts[0] == counts[1] == counts[2] == [32, 32]
 
 
+def refusal(registry: ClientRegistry, presented: Presented, **options: bool) -> str:
+    """The description of the InvalidClient that ``presented`` gets."""
+    with pytest.raises(InvalidClient) as info:
+        registry.authenticate(presented, **options)
+    return info.value.description
+
+
 def test_a_public_client_authenticates_by_id_alone(registry: ClientRegistry) -> None:
     presented = Presented("none", (("web", None),))
     assert registry.authenticate(presented).client_id == "web"
-    with pytest.raises(InvalidClient, match="confidential"):
-        registry.authenticate(presented, confidential=True)
+    # Where a confidential client is needed it is refused like an unknown id.
+    unknown = refusal(registry, Presented("none", (("nobody", None),)))
+    assert refusal(registry, presented, confidential=True) == unknown
 
 
 def test_a_confidential_client_needs_its_secret(registry: ClientRegistry) -> None:
-    with pytest.raises(InvalidClient, match="must authenticate with its secret"):
-        registry.authenticate(Presented("none", (("crm-sync", None),)))
+    # Refused exactly as an unknown id is: the answer does not tell that it exists.
+    confidential = refusal(registry, Presented("none", (("crm-sync", None),)))
+    assert confidential == refusal(registry, Presented("none", (("nobody", None),)))
+    assert confidential == InvalidClient.description
 
 
 def test_an_unknown_public_id_is_refused(registry: ClientRegistry) -> None:
@@ -145,9 +155,29 @@ def test_an_unknown_public_id_is_refused(registry: ClientRegistry) -> None:
 
 def test_a_secret_for_a_public_client_is_refused(registry: ClientRegistry) -> None:
     presented = Presented("client_secret_basic", (("web", b"anything" * 5),))
-    with pytest.raises(InvalidClient, match="send client_id alone") as info:
+    with pytest.raises(InvalidClient) as info:
         registry.authenticate(presented)
     assert info.value.headers["WWW-Authenticate"] == 'Basic realm="shapestoken"'
+    # Nothing says that the id is a public client's.
+    unknown = Presented("client_secret_basic", (("nobody", b"anything" * 5),))
+    assert info.value.description == refusal(registry, unknown)
+
+
+def test_a_secret_for_a_public_client_costs_the_same_comparisons(
+    registry: ClientRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    compare = hmac.compare_digest
+
+    def counting(a: bytes, b: bytes) -> bool:
+        calls.append(len(b))
+        return compare(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", counting)
+    for client_id in ("web", "nobody"):
+        with pytest.raises(InvalidClient):
+            registry.authenticate(post(client_id, SECRET))
+    assert calls == [32, 32] * 2
 
 
 def test_basic_falls_back_to_the_pair_as_sent(registry: ClientRegistry) -> None:

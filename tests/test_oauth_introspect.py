@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import jwt
@@ -13,9 +14,19 @@ from starlette.testclient import TestClient
 
 from service.signing import keys
 from service.signing.tokens import TokenIssuer
+from service.support.clock import LEEWAY
 from service.web.app import create_app
 from service.wiring import Components, build_components
-from tests.conftest import AUDIENCE, ISSUER, SHOP, ClientFactory, Clock, make_settings, sign
+from tests.conftest import (
+    AUDIENCE,
+    ISSUER,
+    ORIGIN,
+    SHOP,
+    ClientFactory,
+    Clock,
+    make_settings,
+    sign,
+)
 from tests.helpers import URL, assert_error
 from tests.oauth import (
     CLIENTS,
@@ -313,33 +324,120 @@ def test_an_introspecting_client_may_not_revoke_other_clients_tokens(client: Tes
     assert_error(revoke(client, token, basic(GATEWAY, GATEWAY_SECRET)), 400, "invalid_grant")
 
 
-def test_a_revoked_token_stays_refused_until_exp(client: TestClient, clock: Clock) -> None:
-    token = customer_token(client)
+def test_a_revoked_token_stays_refused_while_any_verifier_takes_it(
+    client: TestClient, clock: Clock
+) -> None:
+    token, kept = customer_token(client), customer_token(client, "43")
     revoke(client, token, basic(GATEWAY, GATEWAY_SECRET))
     bearer = {"Authorization": f"Bearer {token}"}
     clock.advance(599)  # the shop's token_ttl is 600
     assert client.get("/v1/me", headers=bearer).status_code == 401
     assert answer(client, token) == INACTIVE
+    # /v1/me takes a token LEEWAY seconds past its exp (clock skew): a token not
+    # revoked still passes there, and the revoked one stays refused as long.
+    clock.advance(LEEWAY)
+    assert client.get("/v1/me", headers={"Authorization": f"Bearer {kept}"}).status_code == 200
+    assert_error(client.get("/v1/me", headers=bearer), 401, "invalid_token")
+
+
+def test_a_token_revoked_past_exp_but_within_the_leeway_is_refused(
+    client: TestClient, clock: Clock
+) -> None:
+    token = customer_token(client)
+    bearer = {"Authorization": f"Bearer {token}"}
+    clock.advance(600 + LEEWAY - 2)  # expired, yet /v1/me still takes it
+    assert client.get("/v1/me", headers=bearer).status_code == 200
+    assert revoke(client, token, basic(GATEWAY, GATEWAY_SECRET)).status_code == 200
+    assert_error(client.get("/v1/me", headers=bearer), 401, "invalid_token")
 
 
 @pytest.mark.parametrize(
     ("data", "headers"),
     [
         ({}, basic(CRM, "wrong-" + "x" * 40)),
-        (
-            {"client_id": WEB},
-            {},
-        ),  # a public client proves nothing
+        ({"client_id": CRM}, {}),  # a confidential client without its secret
+        ({"client_id": "nobody"}, {}),
+        ({"client_id": WEB, "client_secret": "x" * 40}, {}),  # a public client has no secret
         ({}, {}),
     ],
 )
-def test_revocation_needs_an_authenticated_confidential_client(
+def test_revocation_needs_an_authenticated_client(
     client: TestClient, data: dict[str, str], headers: dict[str, str]
 ) -> None:
     token = crm_token(client)
     response = client.post("/oauth/revoke", data={"token": token, **data}, headers=headers)
     assert_error(response, 401, "invalid_client")
     assert answer(client, token)["active"] is True
+
+
+# -- revocation by a public client: a guest signs out (RFC 7009 §2.1) -------------------------
+
+
+def web_revoke(client: TestClient, token: str, headers: Mapping[str, str] | None = None) -> Any:
+    """The storefront's guest page revokes with the public client's id alone."""
+    return client.post(
+        "/oauth/revoke", data={"token": token, "client_id": WEB}, headers=dict(headers or {})
+    )
+
+
+def test_a_public_client_revokes_its_own_implicit_token(client: TestClient) -> None:
+    token, other = web_token(client), web_token(client)
+    response = web_revoke(client, token)
+    assert response.status_code == 200 and response.content == b""
+    assert answer(client, token) == INACTIVE
+    assert answer(client, other)["active"] is True  # only that one
+    # Revoking again, or garbage, is the same 200 (RFC 7009 §2.2).
+    assert web_revoke(client, token).status_code == 200
+    assert web_revoke(client, "garbage").status_code == 200
+
+
+def test_a_public_client_revokes_with_a_json_body_too(client: TestClient) -> None:
+    token = web_token(client)
+    response = client.post("/oauth/revoke", json={"token": token, "client_id": WEB})
+    assert response.status_code == 200 and response.content == b""
+    assert answer(client, token) == INACTIVE
+
+
+def test_a_public_client_may_revoke_nothing_but_its_own_tokens(
+    client_factory: ClientFactory,
+) -> None:
+    other = replace(CLIENTS[WEB], client_id="other-web")
+    client = client_factory(clients={**CLIENTS, "other-web": other})
+    others = client.post("/oauth/token", data={"grant_type": "implicit", "client_id": "other-web"})
+    foreign = [crm_token(client), customer_token(client), others.json()["access_token"]]
+    for token in foreign:
+        # Its id proves nothing: a backend's, a customer's or another app's token stays.
+        assert_error(web_revoke(client, token), 400, "invalid_grant")
+        assert answer(client, token)["active"] is True
+
+
+def test_the_guest_page_may_call_revocation(client: TestClient) -> None:
+    # A browser page of the client's allowed_origins: preflight, then the POST it can read.
+    preflight = client.options(
+        "/oauth/revoke", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"}
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == ORIGIN
+    assert preflight.headers["access-control-allow-methods"] == "POST, OPTIONS"
+    assert preflight.headers["access-control-allow-headers"] == "Content-Type"
+    assert "access-control-allow-credentials" not in preflight.headers
+    token = web_token(client)
+    response = web_revoke(client, token, {"Origin": ORIGIN})
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == ORIGIN
+    assert response.headers["vary"] == "Origin"
+    assert answer(client, token) == INACTIVE
+
+
+def test_no_other_origin_may_read_revocation(client: TestClient) -> None:
+    evil = "https://evil.example"
+    preflight = client.options(
+        "/oauth/revoke", headers={"Origin": evil, "Access-Control-Request-Method": "POST"}
+    )
+    assert_error(preflight, 403, "origin_not_allowed")
+    assert "access-control-allow-origin" not in preflight.headers
+    response = web_revoke(client, web_token(client), {"Origin": evil})
+    assert "access-control-allow-origin" not in response.headers
 
 
 def test_a_revocation_without_a_token_is_invalid_request(client: TestClient) -> None:

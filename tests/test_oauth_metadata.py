@@ -29,7 +29,12 @@ def test_the_document_over_http(client_factory: ClientFactory) -> None:
             "client_secret_basic",
             "client_secret_post",
         ],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        # A public client revokes its own tokens with its id alone (RFC 7009 §2.1).
+        "revocation_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
         "response_types_supported": [],
         "scopes_supported": ["catalog:read", "profiles:read", "profiles:write", "tokens:check"],
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 import jwt
@@ -10,7 +11,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from service.config import Rate, RateLimits
-from tests.conftest import AUDIENCE, ISSUER, ORIGIN, ClientFactory, Clock
+from service.config.state import RedisURL, parse_state
+from service.errors import RateLimited
+from service.oauth.grants import TokenGrant
+from service.state.redis import RedisState
+from tests.conftest import AUDIENCE, ISSUER, ORIGIN, ClientFactory, Clock, Run
 from tests.helpers import TOKEN_KEYS, assert_error
 from tests.oauth import (
     CLIENTS,
@@ -26,6 +31,7 @@ from tests.oauth import (
     token_form,
     unverified,
 )
+from tests.redis_server import RedisServer
 
 
 @pytest.fixture
@@ -536,6 +542,78 @@ def test_a_rate_limited_public_client_can_read_the_429(client_factory: ClientFac
     response = token_form(client, headers=headers, grant_type="implicit", client_id=WEB)
     assert_error(response, 429, "rate_limited")
     assert response.headers["access-control-allow-origin"] == ORIGIN
+
+
+def test_one_address_cannot_starve_the_other_guests(client_factory: ClientFactory) -> None:
+    # Anyone may send a public client's id: its per_client count is kept per
+    # (client, address), so one address spending it leaves every other guest theirs.
+    limits = RateLimits(per_client=Rate(3, 60), per_ip=Rate(1000, 60))
+    client = client_factory(clients=CLIENTS, rate_limits=limits)
+    spender = TestClient(client.app, base_url=ISSUER, client=("198.51.100.7", 40000))
+    guest = TestClient(client.app, base_url=ISSUER, client=("203.0.113.9", 40000))
+    implicit = {"grant_type": "implicit", "client_id": WEB}
+    for _ in range(3):
+        assert token_form(spender, implicit).status_code == 200
+    assert_error(token_form(spender, implicit), 429, "rate_limited")
+    for _ in range(3):
+        assert token_form(guest, implicit).status_code == 200
+    assert_error(token_form(guest, implicit), 429, "rate_limited")
+
+
+def test_a_confidential_client_keeps_one_budget_across_addresses(
+    client_factory: ClientFactory,
+) -> None:
+    # It authenticated: nobody else can spend its budget, and moving address gains nothing.
+    limits = RateLimits(per_client=Rate(3, 60), per_ip=Rate(1000, 60))
+    client = client_factory(clients=CLIENTS, rate_limits=limits)
+    for n in range(3):
+        backend = TestClient(client.app, base_url=ISSUER, client=(f"192.0.2.{n}", 40000))
+        assert crm_form(backend).status_code == 200
+    backend = TestClient(client.app, base_url=ISSUER, client=("192.0.2.99", 40000))
+    assert_error(crm_form(backend), 429, "rate_limited")
+
+
+@pytest.mark.parametrize(
+    ("client_id", "address", "key"),
+    [
+        (WEB, "203.0.113.9", f"{WEB}/203.0.113.9"),
+        (WEB, "2001:db8::7", f"{WEB}/2001:db8::7"),
+        (CRM, "203.0.113.9", CRM),
+    ],
+)
+def test_the_per_client_key(client_id: str, address: str, key: str) -> None:
+    grant = TokenGrant(CLIENTS[client_id], "implicit", "catalog:read", AUDIENCE)
+    assert grant.checks(address).limits == (("per_ip", address), ("per_client", key))
+
+
+def test_on_shared_redis_one_address_cannot_starve_guests_on_another_replica(
+    redis_server: RedisServer, clock: Clock, run: Run
+) -> None:
+    # Two replicas on one Redis: the first address's budget is spent on one of them,
+    # and a guest from another address still gets tokens from the other.
+    url = parse_state(redis_server.url)
+    assert isinstance(url, RedisURL)
+    rates = RateLimits(per_client=Rate(3, 60), per_ip=Rate(1000, 60)).rates()
+    prefix = f"test-{secrets.token_hex(6)}:"
+    one, other = (
+        RedisState.from_url(url, rates, max_token_ttl=900, now=clock, prefix=prefix)
+        for _ in range(2)
+    )
+    guest = TokenGrant(CLIENTS[WEB], "implicit", "catalog:read", AUDIENCE)
+    for replica in (one, other, one):
+        run(replica.check(guest.checks("198.51.100.7")))
+    with pytest.raises(RateLimited):
+        run(other.check(guest.checks("198.51.100.7")))  # the budget is shared by both
+    for replica in (other, one, other):
+        run(replica.check(guest.checks("203.0.113.9")))
+    # A confidential client's one budget holds across addresses and replicas too.
+    backend = TokenGrant(CLIENTS[CRM], "client_credentials", "profiles:read", AUDIENCE)
+    for n, replica in enumerate((one, other, one)):
+        run(replica.check(backend.checks(f"192.0.2.{n}")))
+    with pytest.raises(RateLimited):
+        run(other.check(backend.checks("192.0.2.99")))
+    for replica in (one, other):
+        run(replica.aclose())
 
 
 def test_token_bodies_are_compact_json(client: TestClient) -> None:

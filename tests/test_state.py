@@ -10,6 +10,7 @@ import pytest
 from service.errors import CustomerBlocked, RateLimited, ReplayedProof
 from service.state import Checks, State
 from service.state.memory import ExpiringSet, MemoryState
+from service.support.clock import LEEWAY
 from tests.conftest import Clock, Run
 from tests.helpers import MAX_TTL, RATES, redis_state
 
@@ -76,19 +77,37 @@ def test_a_block_makes_earlier_tokens_inactive_even_after_unblock(
     clock.advance(1)
     assert run(state.token_active("jti-2", issued_at=int(clock()), customer=customer))
     run(state.check(Checks(customer=customer)))
-    clock.advance(MAX_TTL)
+    # A token issued at the block expires within MAX_TTL, and verifiers still take it
+    # LEEWAY seconds past its exp: the cut-off holds that long, then is forgotten.
+    clock.advance(MAX_TTL + LEEWAY - 1.5)
+    assert not run(state.token_active("jti-1", issued_at=issued_at, customer=customer))
+    clock.advance(0.5)
     assert run(state.token_active("jti-1", issued_at=issued_at, customer=customer))
 
 
-def test_revocations_hold_until_exp_then_are_forgotten(
+def test_revocations_hold_past_exp_by_the_leeway_then_are_forgotten(
     state: State, clock: Clock, run: Run
 ) -> None:
     exp = int(clock()) + 60
     run(state.revoke("jti-1", exp))
     assert not run(state.token_active("jti-1", issued_at=int(clock())))
     assert run(state.token_active("jti-2", issued_at=int(clock())))
+    # A verifier takes the token until exp + LEEWAY: the revocation holds as long.
     clock.advance(60)
+    assert not run(state.token_active("jti-1", issued_at=int(clock())))
+    clock.advance(LEEWAY - 0.001)
+    assert not run(state.token_active("jti-1", issued_at=int(clock())))
+    clock.advance(0.001)
     assert run(state.token_active("jti-1", issued_at=int(clock())))
+
+
+def test_a_token_revoked_within_the_leeway_is_still_refused(
+    state: State, clock: Clock, run: Run
+) -> None:
+    exp = int(clock())
+    clock.advance(LEEWAY - 1)  # past exp, still taken by a verifier
+    run(state.revoke("jti-1", exp))
+    assert not run(state.token_active("jti-1", issued_at=exp - 60))
 
 
 def test_a_one_time_proof_is_accepted_once_while_it_is_remembered(

@@ -22,6 +22,7 @@ from service.state import Checks
 from service.state.memory import MemoryState
 from service.state.monitor import SETTLE
 from service.state.redis import RedisState
+from service.support.clock import LEEWAY
 from tests.conftest import Clock, LogRecords, Run
 from tests.examples import example
 from tests.helpers import MAX_TTL, redis_state
@@ -93,9 +94,11 @@ def test_every_key_has_a_ttl_but_the_blocks_hash(
     prefix = state._prefix
     exp = int(clock()) + 600
     run(state.check(Checks(limits=(("per_ip", "10.0.0.1"), ("per_customer", "acme/42")))))
+    # A public client's budget is per (client, address): one bounded key for each.
+    run(state.hit("per_client", "storefront-web/2001:db8::7"))
     run(state.check(Checks(customer=("acme", "42"), first_use=("app-proxy/abc", 180))))
     run(state.revoke("jti-1", exp))
-    run(state.revoke("jti-expired", int(clock()) - 1))  # nothing to keep
+    run(state.revoke("jti-expired", int(clock()) - LEEWAY))  # refused anyway: nothing to keep
     run(state.block("acme", "7", "fraud"))
     run(state.block("acme", "8"))
     run(state.unblock("acme", "8"))
@@ -107,6 +110,7 @@ def test_every_key_has_a_ttl_but_the_blocks_hash(
     assert set(ttls) == {
         f"{prefix}rate:per_ip:10.0.0.1",
         f"{prefix}rate:per_customer:acme/42",
+        f"{prefix}rate:per_client:storefront-web/2001:db8::7",
         proof,
         f"{prefix}revoked:jti-1",
         f"{prefix}blocks",
@@ -117,12 +121,33 @@ def test_every_key_has_a_ttl_but_the_blocks_hash(
     expected = {
         f"{prefix}rate:per_ip:10.0.0.1": 60 / 3,  # one interval of 3/minute
         f"{prefix}rate:per_customer:acme/42": 60 / 2,
+        f"{prefix}rate:per_client:storefront-web/2001:db8::7": 60 / 5,
         proof: 180,
-        f"{prefix}revoked:jti-1": 600,
-        f"{prefix}unblocked:acme/8": MAX_TTL,
+        # Verifiers take a token LEEWAY seconds past its exp: revocations and
+        # cut-offs last as long.
+        f"{prefix}revoked:jti-1": 600 + LEEWAY,
+        f"{prefix}unblocked:acme/8": MAX_TTL + LEEWAY,
     }
     for key, seconds in expected.items():
         assert seconds * 1000 - 100 < ttls[key] <= seconds * 1000 + 1000, key
+
+
+def test_on_redis_time_a_revocation_outlives_exp_by_the_leeway(
+    redis_server: RedisServer, run: Run
+) -> None:
+    # Redis' own clock, as in production: a token whose exp has just passed is
+    # still taken by verifiers for LEEWAY seconds, so its revocation is kept.
+    state = redis_state(redis_server.url, Clock(), now=None)
+    prefix = state._prefix
+    exp = int(time.time()) - 1
+    run(state.revoke("jti-late", exp))
+    assert not run(state.token_active("jti-late", issued_at=exp - 60))
+    run(state.aclose())
+    before = time.time()
+    ttl = keys_and_ttls(redis_server, prefix)[f"{prefix}revoked:jti-late"]
+    after = time.time()
+    # Until exp + LEEWAY at least, plus at most the second of margin (and 1 ms of rounding).
+    assert (exp + LEEWAY - after) * 1000 < ttl <= (exp + LEEWAY - before) * 1000 + 1001
 
 
 def test_rate_keys_live_no_longer_than_their_period(

@@ -12,13 +12,13 @@ from service.errors import InvalidToken
 from service.signing import keys
 from service.signing.tokens import (
     ACCESS_TOKEN_TYP,
-    LEEWAY,
     IssuedToken,
     TokenIssuer,
     TokenUse,
     TokenVerifier,
     new_jti,
 )
+from service.support.clock import LEEWAY
 from tests import strategies
 from tests.conftest import AUDIENCE, ISSUER, Clock
 

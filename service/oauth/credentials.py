@@ -56,12 +56,8 @@ def presented_credentials(authorization: str | None, params: Mapping[str, str]) 
     client_id = params.get("client_id")
     secret = params.get("client_secret")
     if client_id is None:
-        if secret is not None:
-            raise InvalidClient("Send client_id with client_secret.")
-        raise InvalidClient(
-            "Client authentication is required: HTTP Basic, client_id and client_secret "
-            "in the body, or client_id alone for a public client."
-        )
+        # No client at all (or a secret without its id): the one invalid_client answer.
+        raise InvalidClient()
     if secret is None:
         return Presented("none", ((client_id, None),))
     return Presented("client_secret_post", ((client_id, secret.encode("utf-8")),))
@@ -71,7 +67,7 @@ def _basic(authorization: str, params: Mapping[str, str]) -> Presented:
     scheme, _, encoded = authorization.strip().partition(" ")
     if scheme.lower() != "basic":
         # RFC 6749 §5.2: an unsupported method is invalid_client.
-        raise InvalidClient("Only HTTP Basic client authentication is supported.", basic=True)
+        raise InvalidClient(basic=True)
     if "client_secret" in params:
         raise InvalidRequest(
             "Two client authentication methods at once: HTTP Basic and client_secret in "
@@ -80,10 +76,10 @@ def _basic(authorization: str, params: Mapping[str, str]) -> Presented:
     try:
         pair = base64.b64decode(encoded.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidClient("The Basic credentials are not valid base64.", basic=True) from None
+        raise InvalidClient(basic=True) from None
     raw_id, colon, raw_secret = pair.partition(b":")
     if not colon or not raw_id:
-        raise InvalidClient("The Basic credentials are not client_id:client_secret.", basic=True)
+        raise InvalidClient(basic=True)
     candidates: list[tuple[str, bytes | None]] = []
     for id_bytes, secret in (
         (_form_decode(raw_id), _form_decode(raw_secret)),

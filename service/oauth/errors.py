@@ -14,18 +14,25 @@ BASIC_CHALLENGE = 'Basic realm="shapestoken"'
 
 
 class InvalidClient(ServiceError):
-    """Client authentication failed: unknown client, wrong or missing secret."""
+    """Client authentication failed, whatever the cause: one answer for all of them.
+
+    An unknown client, a wrong or missing secret, a confidential client's id sent
+    alone, a secret sent for a public client, malformed credentials: the status,
+    body and headers are the same for each, so no answer tells whether a client
+    id exists or what kind of client it is. The only difference is the one
+    RFC 6749 §5.2 asks for: a client that sent ``Authorization: Basic`` gets a
+    ``WWW-Authenticate`` challenge with that scheme.
+    """
 
     status_code = 401
     error = "invalid_client"
-    description = "Client authentication failed."
+    description = (
+        "Client authentication failed: send client_id and client_secret (HTTP Basic or "
+        "the body), or client_id alone for a public client (RFC 6749 §2.3)."
+    )
 
-    def __init__(self, description: str | None = None, *, basic: bool = False) -> None:
-        # RFC 6749 §5.2: a client that used the Authorization header gets a
-        # WWW-Authenticate challenge with the scheme it used.
-        super().__init__(
-            description, headers={"WWW-Authenticate": BASIC_CHALLENGE} if basic else None
-        )
+    def __init__(self, *, basic: bool = False) -> None:
+        super().__init__(headers={"WWW-Authenticate": BASIC_CHALLENGE} if basic else None)
         self.basic = basic
 
 

@@ -39,7 +39,21 @@ class TokenGrant:
 
     def checks(self, ip: str) -> Checks:
         """The limits to pass before minting, in one state call (RFC 6749 §10.10)."""
-        return Checks(limits=(("per_ip", ip), ("per_client", self.client.client_id)))
+        return Checks(limits=(("per_ip", ip), ("per_client", client_key(self.client, ip))))
+
+
+def client_key(client: ClientConfig, ip: str) -> str:
+    """The ``per_client`` key of a token request from ``ip``.
+
+    A confidential client authenticated, so its budget is its own: one key. A
+    public client proves nothing (anyone may send its id), so one key would let
+    a single address spend every guest's budget; its count is kept per
+    (client, address) instead, and ``per_ip`` still bounds the address. Client
+    ids hold no ``/`` and addresses come from the ASGI scope, so the key is as
+    bounded as the ``per_ip`` one (and expires as soon: a GCRA key lasts at
+    most one period).
+    """
+    return client.client_id if client.confidential else f"{client.client_id}/{ip}"
 
 
 class TokenGrants:

@@ -15,8 +15,10 @@ REVOCATION_PATH = "/oauth/revoke"
 JWKS_PATH = "/.well-known/jwks.json"
 #: How a client may authenticate at the token endpoint (RFC 7591 §2 names).
 TOKEN_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
-#: Introspection and revocation need a confidential client.
+#: Introspection needs a confidential client.
 SECRET_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+#: Revocation also takes a public client's id alone (RFC 7009 §2.1), for its own tokens.
+REVOCATION_AUTH_METHODS = TOKEN_AUTH_METHODS
 
 
 def authorization_server_metadata(issuer: str, registry: ClientRegistry) -> dict[str, object]:
@@ -30,7 +32,7 @@ def authorization_server_metadata(issuer: str, registry: ClientRegistry) -> dict
         "grant_types_supported": list(GRANT_TYPES),
         "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
         "introspection_endpoint_auth_methods_supported": SECRET_AUTH_METHODS,
-        "revocation_endpoint_auth_methods_supported": SECRET_AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": REVOCATION_AUTH_METHODS,
         # There is no authorization endpoint, so no response type (RFC 8414 §2).
         "response_types_supported": [],
         "scopes_supported": registry.scopes(),

@@ -5,7 +5,8 @@ presented secret is hashed and compared with ``hmac.compare_digest`` against
 every digest of its client, padded to the same count for all clients. An
 unknown client is compared against random digests, so a request costs the same
 whether or not the client exists, and timing tells neither which hash matched
-nor whether the id was right.
+nor whether the id was right. Nor does the answer: every refusal is the one
+:class:`~service.oauth.errors.InvalidClient`, so client ids cannot be enumerated.
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ from collections.abc import Mapping
 from service.config import ClientConfig
 from service.oauth.credentials import Presented
 from service.oauth.errors import InvalidClient
-
-#: One message for an unknown client and a wrong secret: the answer tells nothing.
-FAILED = "Client authentication failed: unknown client or wrong secret."
 
 
 def hash_secret(secret: bytes) -> str:
@@ -40,36 +38,28 @@ class ClientRegistry:
     def authenticate(self, presented: Presented, *, confidential: bool = False) -> ClientConfig:
         """The client that ``presented`` proves, else :class:`InvalidClient`.
 
-        ``confidential=True`` refuses public clients (introspection, revocation:
-        RFC 7662 §2.1 and RFC 7009 §2.1 want the caller authenticated).
+        ``confidential=True`` refuses public clients (introspection: RFC 7662 §2.1
+        wants the caller authenticated, and a public client proves nothing). Every
+        refusal is the same :class:`InvalidClient`, so no answer tells an unknown
+        id from a confidential one sent without its secret, or from a public one.
         """
         if presented.method == "none":
             client = self.clients.get(presented.client_id)
-            if client is None:
-                raise InvalidClient(FAILED)
-            if client.confidential:
-                raise InvalidClient("This client must authenticate with its secret.")
-            if confidential:
-                raise InvalidClient(
-                    "This endpoint needs a confidential client's credentials (RFC 6749 §2.3)."
-                )
+            if client is None or client.confidential or confidential:
+                raise InvalidClient()
             return client
         found: ClientConfig | None = None
-        public = False
         for client_id, secret in presented.candidates:
             assert secret is not None
             client = self.clients.get(client_id)
-            public |= client is not None and not client.confidential
+            # A public client has no hashes: its padding never matches, so a secret
+            # sent for it fails like a wrong one, at the same cost.
             if self._matches(client, secret) and found is None:
                 assert client is not None
                 found = client
-        if found is not None:
-            return found
-        if public:
-            raise InvalidClient(
-                "A public client has no secret: send client_id alone.", basic=presented.basic
-            )
-        raise InvalidClient(FAILED, basic=presented.basic)
+        if found is None:
+            raise InvalidClient(basic=presented.basic)
+        return found
 
     def _matches(self, client: ClientConfig | None, secret: bytes) -> bool:
         digest = hashlib.sha256(secret).digest()

@@ -44,10 +44,17 @@ class OAuthServer:
         #: Browser origins that may read the token endpoint's answers (public clients').
         self.public_origins = self.registry.public_origins()
 
-    def caller(self, authorization: str | None, params: Mapping[str, str]) -> ClientConfig:
-        """The confidential client calling introspection or revocation."""
+    def caller(
+        self, authorization: str | None, params: Mapping[str, str], *, public: bool = False
+    ) -> ClientConfig:
+        """The client calling introspection or revocation.
+
+        Introspection needs a confidential client (RFC 7662 §2.1). Revocation also
+        takes a public client by its ``client_id`` alone (``public=True``, RFC 7009
+        §2.1), which may then end only the implicit tokens issued to it.
+        """
         presented = presented_credentials(authorization, params)
-        return self.registry.authenticate(presented, confidential=True)
+        return self.registry.authenticate(presented, confidential=not public)
 
     async def introspect(
         self, caller: ClientConfig, params: Mapping[str, str]

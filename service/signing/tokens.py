@@ -21,12 +21,10 @@ from service.config.values import CUSTOMER_ID
 from service.errors import InvalidToken
 from service.signing.jws import CompactSigner, base64url
 from service.signing.keys import KeyRing
-from service.support.clock import iso8601
+from service.support.clock import LEEWAY, iso8601
 
 #: RFC 9068 §2.1: the media type of JWT access tokens.
 ACCESS_TOKEN_TYP = "at+jwt"
-#: Seconds of clock skew tolerated on ``exp``/``nbf``/``iat`` when verifying.
-LEEWAY = 5
 
 _REQUIRED = ["iss", "sub", "aud", "iat", "nbf", "exp", "jti", "client_id", "token_use", "scope"]
 

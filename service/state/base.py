@@ -60,7 +60,11 @@ class State(ABC):
 
     @abstractmethod
     async def revoke(self, jti: str, expires_at: int) -> None:
-        """Refuse the token ``jti`` until ``expires_at`` (its ``exp``), then forget it."""
+        """Refuse the token ``jti`` until ``expires_at`` (its ``exp``), then forget it.
+
+        "Until" includes :data:`~service.support.clock.LEEWAY` past ``exp``: a
+        verifier here still accepts the token that long.
+        """
 
     @abstractmethod
     async def token_active(
@@ -74,7 +78,11 @@ class State(ABC):
 
     @abstractmethod
     async def unblock(self, shop: str, customer_id: str) -> bool:
-        """Lift a block (tokens issued before it stay inactive); False if there was none."""
+        """Lift a block; False if there was none.
+
+        Tokens issued up to the block stay inactive until each has expired: for
+        the longest token TTL after the block, plus the verifiers' leeway.
+        """
 
     @abstractmethod
     async def blocks(self) -> list[Block]:

@@ -16,6 +16,7 @@ from service.config.limits import Rate
 from service.errors import CustomerBlocked, ReplayedProof
 from service.state.base import Block, Checks, State
 from service.state.gcra import RateLimiter
+from service.support.clock import LEEWAY
 
 
 class ExpiringSet:
@@ -90,7 +91,8 @@ class MemoryState(State):
             self._proofs.add(proof, self._monotonic() + seconds)
 
     async def revoke(self, jti: str, expires_at: int) -> None:
-        self._revoked.add(jti, expires_at)
+        # Verifiers accept a token LEEWAY seconds past its exp: so long it stays refused.
+        self._revoked.add(jti, expires_at + LEEWAY)
 
     async def token_active(
         self, jti: str, *, issued_at: int, customer: tuple[str, str] | None = None
@@ -119,8 +121,10 @@ class MemoryState(State):
         block = self._blocks.pop((shop, customer_id), None)
         if block is None:
             return False
-        # Every token issued before the block expires within the longest TTL.
-        self._cutoffs[shop, customer_id] = (block.since, block.since + self._max_token_ttl)
+        # Every token issued before the block expires within the longest TTL, and
+        # is refused by every verifier LEEWAY seconds later.
+        until = block.since + self._max_token_ttl + LEEWAY
+        self._cutoffs[shop, customer_id] = (block.since, until)
         return True
 
     async def blocks(self) -> list[Block]:

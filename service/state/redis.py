@@ -11,12 +11,15 @@ Keys, all under one prefix (``shapestoken:``)::
 
     rate:<limiter>:<key>   a GCRA TAT               TTL: until the TAT has passed
     proof:<sha256>         a one-time proof seen    TTL: its lifetime (180 s)
-    revoked:<jti>          a revoked token          TTL: until its exp
-    unblocked:<shop>/<id>  "<block time> <until>"   TTL: the longest token TTL after the block
+    revoked:<jti>          a revoked token          TTL: until its exp + LEEWAY
+    unblocked:<shop>/<id>  "<block time> <until>"   TTL: longest token TTL + LEEWAY after the block
     blocks                 hash "<shop>/<id>" -> "<block time> <reason>"; no TTL (until unblock)
 
 Each TTL has a second of margin (``lua/clock.lua``); readers compare the
 instant stored in the value, so an entry counts only until its own instant.
+:data:`~service.support.clock.LEEWAY` is the clock skew a verifier here allows
+past a token's ``exp``: a revocation or a cut-off that ended at ``exp`` would
+let the token back in for that long.
 
 The clock. In production the scripts read Redis' ``TIME``: one clock for every
 replica, so a replica whose clock drifts can neither stretch a limit nor cut a
@@ -47,6 +50,7 @@ from service.errors import CustomerBlocked, RateLimited, ReplayedProof
 from service.state.base import Block, Checks, State
 from service.state.batch import ScriptBatcher
 from service.state.monitor import BackendMonitor
+from service.support.clock import LEEWAY
 
 #: Seconds any one call may take, from waiting for a pooled connection to the reply.
 TIMEOUT = 0.25
@@ -170,7 +174,7 @@ class RedisState(State):
 
     async def revoke(self, jti: str, expires_at: int) -> None:
         keys = [f"{self._prefix}revoked:{jti}"]
-        args: list[Arg] = [self._clock(), expires_at]
+        args: list[Arg] = [self._clock(), expires_at + LEEWAY]
         await self.monitor.run("revoke", lambda: self.REVOKE(self._client, keys, args))
 
     async def token_active(
@@ -197,7 +201,7 @@ class RedisState(State):
     async def unblock(self, shop: str, customer_id: str) -> bool:
         field = _field(shop, customer_id)
         keys = [self._blocks_key, f"{self._prefix}unblocked:{field}"]
-        args: list[Arg] = [self._clock(), field, self._max_token_ttl]
+        args: list[Arg] = [self._clock(), field, self._max_token_ttl + LEEWAY]
         result = await self.monitor.run("unblock", lambda: self.UNBLOCK(self._client, keys, args))
         return int(result) == 1
 

@@ -40,7 +40,8 @@ class OAuthEndpoints:
         self.components = components
         self.oauth = components.oauth
         self.body_timeout = components.settings.body_timeout
-        # Only public clients' pages may read the token endpoint (JSON needs a preflight).
+        # Only public clients' pages may read the token endpoint (JSON needs a
+        # preflight), and call revocation (a guest's sign-out).
         self.cors = CORSPolicy(self.oauth.public_origins)
 
     def routes(self) -> list[BaseRoute]:
@@ -51,7 +52,10 @@ class OAuthEndpoints:
             routes.append(Route(path, token, methods=["POST"]))
             routes.append(Route(path, preflight, methods=["OPTIONS"]))
         routes.append(Route(INTROSPECTION_PATH, Endpoint(self.introspect), methods=["POST"]))
-        routes.append(Route(REVOCATION_PATH, Endpoint(self.revoke), methods=["POST"]))
+        routes.append(
+            Route(REVOCATION_PATH, Endpoint(self.revoke, cors=self._cors), methods=["POST"])
+        )
+        routes.append(Route(REVOCATION_PATH, preflight, methods=["OPTIONS"]))
         return routes
 
     def _cors(self, scope: Scope) -> CORSPolicy:
@@ -83,26 +87,32 @@ class OAuthEndpoints:
         return token_reply(issued, readable=not grant.client.confidential)
 
     async def preflight(self, scope: Scope, receive: Receive) -> Reply:
-        """OPTIONS /oauth/token: CORS preflight for public clients' origins."""
+        """OPTIONS /oauth/token and /oauth/revoke: CORS preflight for public clients' origins."""
         return self.cors.preflight(scope)
 
     async def introspect(self, scope: Scope, receive: Receive) -> Reply:
-        """POST /oauth/introspect (RFC 7662 §2)."""
-        caller, params = await self._caller(scope, receive)
+        """POST /oauth/introspect (RFC 7662 §2): a confidential caller."""
+        caller, params = await self._caller(scope, receive, public=False)
         answer = await self.oauth.introspect(caller, params)
         return Reply(200, render_json(answer), NO_STORE_HEADERS)
 
     async def revoke(self, scope: Scope, receive: Receive) -> Reply:
-        """POST /oauth/revoke (RFC 7009 §2): 200 and an empty body, valid token or not."""
-        caller, params = await self._caller(scope, receive)
+        """POST /oauth/revoke (RFC 7009 §2): 200 and an empty body, valid token or not.
+
+        A public client calls it with its ``client_id`` alone (§2.1), from a page of
+        its ``allowed_origins`` (CORS) when a guest signs out.
+        """
+        caller, params = await self._caller(scope, receive, public=True)
         await self.oauth.revoke(caller, params)
         return Reply(200, b"", NO_STORE_HEADERS)
 
-    async def _caller(self, scope: Scope, receive: Receive) -> tuple[ClientConfig, dict[str, str]]:
-        """The authenticated confidential client and the parameters of its request."""
+    async def _caller(
+        self, scope: Scope, receive: Receive, *, public: bool
+    ) -> tuple[ClientConfig, dict[str, str]]:
+        """The calling client (a public one only if ``public``) and its request's parameters."""
         try:
             params = await self.read_params(scope, receive)
-            caller = self.oauth.caller(header(scope, b"authorization"), params)
+            caller = self.oauth.caller(header(scope, b"authorization"), params, public=public)
         except ServiceError:
             # Guessing secrets costs the address (the one state call of this request).
             await self.components.state.hit("per_ip", client_ip(scope))

@@ -1,7 +1,9 @@
 -- Lift a block. Tokens issued up to the block stay inactive until the longest
--- token lifetime after it has passed: by then every one of them has expired.
+-- token lifetime after it, plus the verifiers' leeway, has passed: by then every
+-- one of them is refused anyway.
 -- KEYS: the blocks hash, the customer's unblock record.
--- ARGV: now ("" = Redis TIME), the customer's field, the longest token TTL.
+-- ARGV: now ("" = Redis TIME), the customer's field, the longest token TTL plus
+--       the leeway (service.support.clock.LEEWAY).
 -- Returns 1, or 0 when the customer was not blocked.
 local now = clock(ARGV[1])
 local block = redis.call('HGET', KEYS[1], ARGV[2])

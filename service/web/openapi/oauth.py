@@ -176,7 +176,7 @@ def _token() -> dict[str, Any]:
 
 
 def _caller_errors(**codes: tuple[str, ...]) -> dict[str, Any]:
-    """Errors of introspection and revocation: a confidential caller, a ``token``."""
+    """Errors of introspection and revocation: an authenticated caller, a ``token``."""
     return errors(
         {
             400: ("invalid_request", *codes.get("bad_request", ())),
@@ -209,13 +209,21 @@ def paths() -> dict[str, Any]:
         REVOCATION_PATH: {
             "post": {
                 "summary": "end a token early (RFC 7009)",
+                "description": (
+                    "A confidential client ends its own tokens (an introspecting one, "
+                    "customer tokens too); a public client sends its client_id alone "
+                    "(§2.1) and ends only its own implicit tokens. CORS for public "
+                    "clients' allowed_origins, as at the token endpoint."
+                ),
                 "security": CLIENT_AUTH,
                 "requestBody": body({"$ref": "#/components/schemas/TokenQuery"}),
                 "responses": {
                     "200": {"description": "revoked, or not a valid token: the same (§2.2)"},
                     **_caller_errors(bad_request=("invalid_grant",)),
                 },
-            }
+            },
+            # A guest page of a public client signs its guest out (CORS).
+            "options": preflight(codes=common(405)),
         },
         "/.well-known/oauth-authorization-server": {
             "get": {
