@@ -10,6 +10,7 @@ import hmac
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +143,10 @@ async def test_an_api_token_passes_until_revoked(
     principal = await verifier.verify("GET", API_URL, bearer(token))
     assert (principal.kind, principal.subject) == ("api_token", f"api-token:{token_id}")
     assert principal.scopes == frozenset({"profiles:read"})
-    assert principal.expires_at is None
+    # `tokens create` gives a token 90 days unless told otherwise.
+    assert principal.expires_at is not None
+    left = principal.expires_at - datetime.now(timezone.utc)
+    assert timedelta(days=89) < left <= timedelta(days=90)
     service.command("tokens", "revoke", token_id)
     revoked = time.monotonic()
     # Refused once the service's cache and then ours have let the old answer go.
