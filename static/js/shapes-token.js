@@ -565,7 +565,8 @@
   // -- the page's client, started from the snippet's config tag -------------------------
 
   function configError (message) {
-    return tokenError(`ShapesToken: ${message}`, 0, 'invalid_config')
+    // No "ShapesToken: " here: report() adds it, and the error's name says whose it is.
+    return tokenError(message, 0, 'invalid_config')
   }
 
   /** The config tag's JSON, or null without one. Refuses a second tag: which would be the real one? */

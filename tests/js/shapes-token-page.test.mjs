@@ -102,7 +102,8 @@ test('two config tags: refused, nothing fetched or removed, ready rejects, logge
   assert.match(err.message, /2 #shapes-token-config elements/)
   assert.equal(page.fetch.calls.length, 0)
   assert.deepEqual(Object.fromEntries(storage.map), { [KEY]: 'kept' })
-  assert.equal(page.errors.length, 1)
+  assert.deepEqual(page.errors, [`ShapesToken: ${err.message}`]) // the prefix once, not twice
+  assert.match(err.message, /^this page has 2/)
 })
 
 test('a config element that is not the snippet\'s JSON script tag is refused', async () => {
@@ -220,6 +221,6 @@ test('a failed first token is logged without secrets; ready still gives the clie
   const err = await rejection(client.getToken())
   assert.equal(err.code, 'invalid_signature')
   assert.equal(page.errors.length, 1)
-  assert.match(page.errors[0], /401 invalid_signature/)
+  assert.match(page.errors[0], /^ShapesToken: Shapes token request failed: HTTP 401 invalid_signature/)
   assert.doesNotMatch(page.errors[0], new RegExp(SIGNATURE))
 })
