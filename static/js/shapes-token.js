@@ -557,6 +557,12 @@
     return removeKeys(storage, (name) => name === ANONYMOUS_KEY)
   }
 
+  /** Removes every customer's token but `customerId`'s; the anonymous one stays (a customer's page). */
+  function clearOtherCustomers (customerId, storage = defaultStorage()) {
+    const own = storageKey(customerId)
+    return removeKeys(storage, (name) => name === own || name === ANONYMOUS_KEY)
+  }
+
   function report (err) {
     // The message carries the status and the server's error code, never a token or signature.
     if (typeof console !== 'undefined') console.error(`ShapesToken: ${err && err.message}`)
@@ -614,6 +620,8 @@
       }
       return createTokenClient({ ...common, mode: 'implicit', endpoint: config.guestEndpoint, clientId: config.guestClientId })
     }
+    // A shared computer must not keep the previous customer's token readable.
+    clearOtherCustomers(config.customerId)
     const mode = config.mode || 'signed'
     if (mode !== 'app-proxy' && !config.signature) {
       throw configError('the page has no signature: set the shop metafield omneo.id_secret ' +

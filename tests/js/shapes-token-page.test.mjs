@@ -224,3 +224,38 @@ test('a failed first token is logged without secrets; ready still gives the clie
   assert.match(page.errors[0], /^ShapesToken: Shapes token request failed: HTTP 401 invalid_signature/)
   assert.doesNotMatch(page.errors[0], new RegExp(SIGNATURE))
 })
+
+test("a customer's page removes every other customer's token and keeps its own and the anonymous one", async () => {
+  const own = makeJwt({ sub: '123', iat: now(), exp: now() + 900 })
+  const storage = new MemoryStorage({
+    'shapes:omneo:shapestoken:456': makeJwt({ sub: '456', iat: now(), exp: now() + 900 }),
+    'shapes:omneo:shapestoken:789': 'not even a token',
+    [KEY]: own,
+    [ANONYMOUS]: makeJwt({ sub: 'storefront-web', iat: now(), exp: now() + 900 }),
+    'cart:note': 'keep'
+  })
+  const page = makePage({ storage, elements: [configTag(customerConfig())] })
+  page.run(PLACEHOLDER)
+  page.run()
+
+  const client = await page.api.ready
+  assert.deepEqual([...storage.map.keys()].sort(), ['cart:note', KEY, ANONYMOUS])
+  assert.equal(await client.getToken(), own)
+  assert.equal(page.fetch.calls.length, 0)
+})
+
+test("customer B's page after customer A's: A's token is gone before B's is fetched", async () => {
+  const storage = new MemoryStorage()
+  const tokenA = makeJwt({ sub: '456', iat: now(), exp: now() + 900 })
+  const pageA = makePage({ storage, fetch: stubFetch(tokenResponse(tokenA)), elements: [configTag(customerConfig({ customerId: '456' }))] })
+  pageA.run()
+  await (await pageA.api.ready).getToken()
+  assert.equal(storage.getItem('shapes:omneo:shapestoken:456'), tokenA)
+
+  const tokenB = makeJwt({ sub: '123', iat: now(), exp: now() + 900 })
+  const pageB = makePage({ storage, fetch: stubFetch(tokenResponse(tokenB)), elements: [configTag(customerConfig())] })
+  pageB.run()
+  assert.deepEqual([...storage.map.keys()], []) // at once, not after B's request
+  await (await pageB.api.ready).getToken()
+  assert.deepEqual(Object.fromEntries(storage.map), { [KEY]: tokenB })
+})
