@@ -28,6 +28,7 @@ export function customerConfig (overrides = {}) {
     apiOrigins: null,
     guestClientId: null,
     guestEndpoint: null,
+    dpop: null,
     ...overrides
   }
 }
