@@ -867,11 +867,15 @@
   function removeKeys (storage, keep) {
     if (!storage) return 0
     const keys = []
-    for (let i = 0; i < storage.length; i++) {
-      const name = storage.key(i)
-      if (typeof name === 'string' && name.startsWith(KEY_PREFIX) && !keep(name)) keys.push(name)
+    try {
+      for (let i = 0; i < storage.length; i++) {
+        const name = storage.key(i)
+        if (typeof name === 'string' && name.startsWith(KEY_PREFIX) && !keep(name)) keys.push(name)
+      }
+      keys.forEach((name) => storage.removeItem(name))
+    } catch (err) {
+      return 0 // storage that throws (private mode) holds nothing to remove
     }
-    keys.forEach((name) => storage.removeItem(name))
     return keys.length
   }
 

@@ -7,7 +7,7 @@ import { test } from 'node:test'
 import vm from 'node:vm'
 
 import * as esm from '../../static/js/shapes-token.mjs'
-import { KEY, jsonResponse, makeJwt, MemoryStorage, rejection, stubFetch, tokenResponse } from './helpers.mjs'
+import { KEY, jsonResponse, makeJwt, MemoryStorage, rejection, stubFetch, ThrowingStorage, tokenResponse } from './helpers.mjs'
 import { PLACEHOLDER, SCRIPT, configTag, customerConfig, makePage } from './page.mjs'
 
 const SIGNATURE = 'b'.repeat(64)
@@ -258,4 +258,16 @@ test("customer B's page after customer A's: A's token is gone before B's is fetc
   assert.deepEqual([...storage.map.keys()], []) // at once, not after B's request
   await (await pageB.api.ready).getToken()
   assert.deepEqual(Object.fromEntries(storage.map), { [KEY]: tokenB })
+})
+
+test('storage that throws (private mode): customer and guest pages still start, from memory', async () => {
+  const token = makeJwt({ sub: '123', iat: now(), exp: now() + 900 })
+  const customer = makePage({ storage: new ThrowingStorage(), fetch: stubFetch(tokenResponse(token)), elements: [configTag(customerConfig())] })
+  customer.run()
+  assert.equal(await (await customer.api.ready).getToken(), token)
+
+  const guest = makePage({ storage: new ThrowingStorage(), elements: [configTag(customerConfig({ customerId: null, signature: null }))] })
+  guest.run()
+  assert.equal(await guest.api.ready, null)
+  assert.deepEqual(customer.errors.concat(guest.errors), [])
 })
