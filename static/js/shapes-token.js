@@ -574,8 +574,8 @@
       let body
       let type = 'application/json'
       if (anonymous) {
-        // A form body needs no CORS preflight; a public client identifies itself by
-        // client_id alone (RFC 6749 §3.2.1).
+        // A form body needs no CORS preflight of its own (a DPoP header does); a public
+        // client identifies itself by client_id alone (RFC 6749 §3.2.1).
         body = new URLSearchParams({ grant_type: 'implicit', client_id: subject }).toString()
         type = 'application/x-www-form-urlencoded'
       } else {
@@ -779,14 +779,14 @@
     async function sendWith (input, init, token) {
       const url = inputUrl(input)
       const claims = readClaims(token)
-      const bound = claims !== null && claims.jkt !== null ? proofKey : null
+      const signer = claims !== null && claims.jkt !== null ? proofKey : null // bound: signs
       for (let followed = false; ; followed = true) {
-        const headers = bound
-          ? { Authorization: `DPoP ${token}`, DPoP: await proofFor(bound, inputMethod(input, init), url, token) }
+        const headers = signer
+          ? { Authorization: `DPoP ${token}`, DPoP: await proofFor(signer, inputMethod(input, init), url, token) }
           : { Authorization: `Bearer ${token}` }
         const response = await fetchImpl(input, withHeaders(input, init, headers))
         keepNonce(url, response)
-        if (!bound || followed || !nonceChallenge(response, null)) return response
+        if (!signer || followed || !nonceChallenge(response, null)) return response
       }
     }
 
