@@ -32,6 +32,7 @@ def test_the_document_over_http(client_factory: ClientFactory) -> None:
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "response_types_supported": [],
         "scopes_supported": ["catalog:read", "profiles:read", "profiles:write", "tokens:check"],
+        "dpop_signing_alg_values_supported": ["ES256", "ES384", "EdDSA"],
     }
 
 
