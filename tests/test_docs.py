@@ -62,6 +62,9 @@ RUN_BY = {
         "test_docs_backends:test_the_python_verifier_accepts_a_backend_token_and_refuses_others"
     ],
     "api-cors": ["test_docs_cors:test_the_api_cors_example_answers_the_storefronts_preflight"],
+    "verifier-starlette": [
+        "test_docs_cors:test_the_verifier_example_refuses_a_request_without_a_token_and_answers_cors"
+    ],
     "access-log-config": ["test_accesslog:test_a_real_server_writes_or_skips_request_lines"],
     "access-log-cost": ["test_accesslog:test_the_readme_measures_a_request_line_as_pasted"],
     "server-log-config": ["test_logs:test_granian_writes_json_lines_with_the_readme_config"],
