@@ -22,6 +22,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page
 
 from tests.conftest import SECRET, SHOP, sign
+from tests.docs import example
 from tests.dpop import ProofKey
 from tests.servers import ROOT, Server, config_toml, free_port, start_server
 from tests.storefront import CUSTOMER, KEY, Storefront, ready, storage, visit
@@ -132,6 +133,16 @@ def test_the_snippet_binds_its_token_to_a_key_no_script_can_read(
     # The page's own calls prove possession: /v1/me answers.
     answer = page.evaluate(FETCH, deployment.me)
     assert answer["status"] == 200 and answer["body"]["cnf"] == {"jkt": jkt}
+
+
+def test_the_theme_guides_dpop_info_example_says_the_token_is_bound(
+    deployment: Deployment, context: BrowserContext
+) -> None:
+    page, token = bound_page(deployment, context)
+    jkt = jwt.decode(token, options={"verify_signature": False})["cnf"]["jkt"]
+    with page.expect_console_message(lambda message: message.type == "log") as logged:
+        page.add_script_tag(content=example("dpop-info"))  # the guide's code, as written
+    assert logged.value.text == f"bound to {jkt}"
 
 
 def test_the_token_copied_out_of_storage_is_refused(

@@ -23,6 +23,9 @@ RUN_BY = {
         "test_browser_placement:test_code_in_a_section_before_a_classic_script_tag_load_gets_a_token",
         "test_browser_placement:test_a_script_tag_in_head_before_the_snippet_still_finds_the_config",
     ],
+    "dpop-info": [
+        "test_browser_dpop:test_the_theme_guides_dpop_info_example_says_the_token_is_bound"
+    ],
     "api-origins": ["test_liquid_snippet:test_the_readme_api_origins_example_renders_its_origins"],
     "section": [
         "test_browser_placement:test_code_in_a_section_before_a_classic_script_tag_load_gets_a_token",
