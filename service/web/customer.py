@@ -206,19 +206,19 @@ class CustomerEndpoints:
             raise self.dpop.refusal(
                 "invalid_token", "The token is not DPoP-bound; send it with the Bearer scheme."
             )
-        state = self.components.state
-        active = await state.token_active(
-            claims["jti"], issued_at=claims["iat"], customer=(claims["shop"], claims["sub"])
-        )
+        try:
+            active = await self.components.state.token_active(
+                claims["jti"],
+                issued_at=claims["iat"],
+                customer=(claims["shop"], claims["sub"]),
+                first_use=None if proof is None else self.dpop.replay_mark(proof),
+            )
+        except ReplayedProof as exc:
+            raise self.dpop.refusal("invalid_dpop_proof", REPLAYED) from exc
         if not active:
             if proof is not None:
                 raise self.dpop.refusal("invalid_token", "The token has been revoked.")
             raise InvalidToken("The token has been revoked.")
-        if proof is not None:
-            try:
-                await state.check(Checks(first_use=self.dpop.replay_mark(proof)))
-            except ReplayedProof as exc:
-                raise self.dpop.refusal("invalid_dpop_proof", REPLAYED) from exc
         return Reply(200, render_json(claims), NO_STORE_HEADERS)
 
     async def me_preflight(self, scope: Scope, receive: Receive) -> Reply:
