@@ -10,7 +10,7 @@ included; a failure of any kind is :class:`~service.errors.StateUnavailable`
 Keys, all under one prefix (``shapestoken:``)::
 
     rate:<limiter>:<key>   a GCRA TAT               TTL: until the TAT has passed
-    proof:<sha256>         a one-time proof seen    TTL: its lifetime (180 s)
+    proof:<sha256>         a one-time proof seen    TTL: its lifetime (180 s; 420 s for DPoP)
     revoked:<jti>          a revoked token          TTL: until its exp
     unblocked:<shop>/<id>  "<block time> <until>"   TTL: the longest token TTL after the block
     blocks                 hash "<shop>/<id>" -> "<block time> <reason>"; no TTL (until unblock)
