@@ -28,7 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -36,8 +36,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message
 
+if TYPE_CHECKING:
+    from service.config.values import DPoPMode
+
 SHOP = "bench.myshopify.com"
 PATH = f"/v1/shops/{SHOP}/customer-token"
+ISSUER = "https://tokens.bench.example"
 FIRST_CUSTOMER = 7_000_000_000_000
 
 
@@ -119,7 +123,8 @@ def bare_app() -> Starlette:
     return Starlette(routes=[Route("/v1/shops/{shop}/customer-token", endpoint, methods=["POST"])])
 
 
-def service_app(directory: Path, secret: str) -> Starlette:
+def service_app(directory: Path, secret: str, *, dpop: DPoPMode = "off") -> Starlette:
+    """The real app for one shop (``dpop`` its DPoP setting), logging to ``directory``."""
     from service.config import Rate, RateLimits, Settings, ShopConfig
     from service.observability import logs
     from service.signing import keys
@@ -132,9 +137,10 @@ def service_app(directory: Path, secret: str) -> Starlette:
         id_secrets=(Secret(secret),),
         allowed_origins=frozenset({f"https://{SHOP}"}),
         audience="https://api.bench.example",
+        dpop=dpop,
     )
     settings = Settings(
-        issuer="https://tokens.bench.example",
+        issuer=ISSUER,
         shops={SHOP: shop},
         # Far above the load: nothing is refused, and both limiters still run.
         rate_limits=RateLimits(per_customer=Rate(10**6, 1), per_ip=Rate(10**9, 1)),
@@ -190,7 +196,7 @@ def switches(app: Starlette) -> tuple[Switches, Switches]:
         ),
         # The mint without its signature (switched off just before).
         "JWT claims, jti, JSON, base64url": lambda: patched(
-            components.customers, "mint", lambda shop, customer_id: issued
+            components.customers, "mint", lambda shop, customer_id, jkt=None: issued
         ),
         "HMAC-SHA256 check of the id": lambda: patched(
             signatures.CustomerSigner, "verify", verified

@@ -8,7 +8,7 @@ request data: a signature, token or secret is never echoed back.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 
 class ServiceError(Exception):
@@ -66,6 +66,44 @@ class InvalidToken(ServiceError):
 
     def __init__(self, description: str | None = None) -> None:
         super().__init__(description, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+class InvalidDPoPProof(ServiceError):
+    # RFC 9449 §5: a token request whose DPoP proof fails a check of §4.3.
+    status_code = 400
+    error = "invalid_dpop_proof"
+    description = "The DPoP proof is invalid."
+
+
+class UseDPoPNonce(ServiceError):
+    # RFC 9449 §8: the proof must carry the nonce given in the DPoP-Nonce header.
+    status_code = 400
+    error = "use_dpop_nonce"
+    description = "Sign the DPoP proof again with the nonce in the DPoP-Nonce header."
+
+    def __init__(self, description: str | None = None, *, nonce: str) -> None:
+        super().__init__(description, headers={"DPoP-Nonce": nonce})
+
+
+class DPoPUnauthorized(ServiceError):
+    """A resource's refusal of a DPoP-bound token or its proof (RFC 9449 §7.1, §9).
+
+    ``error`` is ``invalid_token`` (the token or its binding), ``invalid_dpop_proof``
+    (the proof) or ``use_dpop_nonce`` (with a fresh nonce); the challenge names the
+    DPoP scheme and the proof algorithms accepted.
+    """
+
+    status_code = 401
+
+    def __init__(
+        self, error: str, description: str, *, algs: Sequence[str], nonce: str | None = None
+    ) -> None:
+        challenge = f'DPoP error="{error}", algs="{" ".join(algs)}"'
+        headers = {"WWW-Authenticate": challenge}
+        if nonce is not None:
+            headers["DPoP-Nonce"] = nonce
+        super().__init__(description, headers=headers)
+        self.error = error
 
 
 class OriginNotAllowed(ServiceError):

@@ -24,6 +24,7 @@ from service.observability.logs import log
 from service.observability.metrics import Metrics
 from service.observability.multiprocess import workers
 from service.signing import keyfiles, keys
+from service.signing.dpop import DPoP
 from service.signing.tokens import TokenIssuer, TokenVerifier
 from service.state import State
 from service.state.memory import MemoryState
@@ -43,6 +44,8 @@ class Components:
     customers: CustomerTokens
     oauth: OAuthServer
     metrics: Metrics
+    #: DPoP proofs (RFC 9449) at the token endpoints and /v1/me, and their nonces.
+    dpop: DPoP
     now: Callable[[], float] = time.time
     #: The SQL store of API tokens (create, list, revoke); ``None`` without a ``database``.
     token_store: ApiTokenStore | None = None
@@ -273,6 +276,7 @@ def build_components(
             now=now,
         ),
         metrics=metrics,
+        dpop=DPoP(keyring, settings.issuer, now=now),
         now=now,
         token_store=token_store,
         admin_sessions=admin_sessions,

@@ -23,7 +23,8 @@ SNIPPETS = Path(__file__).resolve().parent.parent / "liquid_snippets"
 SNIPPET = SNIPPETS / "shapes-token.liquid"
 RENDER = (
     "{% render 'shapes-token', endpoint: endpoint, mode: mode, script_src: script_src, "
-    "api_origins: api_origins, guest_client: guest_client, guest_endpoint: guest_endpoint %}"
+    "api_origins: api_origins, guest_client: guest_client, guest_endpoint: guest_endpoint, "
+    "dpop: dpop %}"
 )
 CONFIG_ID = "shapes-token-config"
 
@@ -105,6 +106,7 @@ def render_snippet(
     api_origins: str | None = None,
     guest_client: str | None = None,
     guest_endpoint: str | None = None,
+    dpop: bool | str | None = None,
     source: str = RENDER,
     now: float | None = None,
     metafield: str = "typed",
@@ -122,6 +124,7 @@ def render_snippet(
         api_origins=api_origins,
         guest_client=guest_client,
         guest_endpoint=guest_endpoint,
+        dpop=dpop,
         **theme_context(customer_id, secret, metafield),
     )
     return text

@@ -8,6 +8,8 @@ against the real server, at a desktop and at a phone width, with no console erro
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -90,12 +92,43 @@ def test_the_customer_view_shows_each_step_of_the_flow(
     assert pre_json(page, "#storage")["alg"] == "ES256"
     assert f'"jti": "{claims["jti"]}"' in shown and '"sub": "1001"' in shown
 
-    # 5. A call with the token.
+    # 5. A call with the token: the demo shop runs dpop = "optional", so it is bound.
     page.click("#call-me")
     expect(page.locator("#call")).to_contain_text("HTTP 200")
     call = step(page, "call")
-    assert f"GET {dev_server.url}/v1/me" in call and f"Bearer {token[:16]}" in call
+    assert f"GET {dev_server.url}/v1/me" in call and f"authorization: DPoP {token[:16]}" in call
+    assert "dpop: eyJ" in call
     assert pre_json(page, "#call", 1)["jti"] == claims["jti"]
+    fits(page)
+
+
+def test_the_customer_view_shows_the_binding_and_the_copied_token_failing(
+    dev_server: Server, context: BrowserContext, page_errors: PageErrors
+) -> None:
+    page_errors.allow(HTTP_ERROR.format(status=401))  # the page's own call without a proof
+    page = visit(context, f"{dev_server.url}/demo")
+    expect(page.locator("#binding dl")).to_be_visible()
+    token = storage(page)[DEMO_KEY]
+    jkt = verify(token, dev_server)["cnf"]["jkt"]
+    binding = step(page, "binding")
+    assert f"jkt\n{jkt}" in binding and "extractable\nfalse" in binding
+    assert f'{{"jkt":"{jkt}"}}' in binding
+
+    # The curl line the page prints, run from here: 401, the key stays in the browser.
+    curl = page.locator("#stolen pre").inner_text()
+    assert curl == f"curl -s {dev_server.url}/v1/me -H 'Authorization: Bearer {token}'"
+    request = urllib.request.Request(
+        f"{dev_server.url}/v1/me", headers={"Authorization": f"Bearer {token}"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 401
+
+    # The page's own call without the proof: 401 too, and it says why.
+    page.click("#call-stolen")
+    expect(page.locator("#stolen-call")).to_contain_text("HTTP 401")
+    shown = step(page, "binding")
+    assert 'www-authenticate: DPoP error="invalid_token"' in shown
     fits(page)
 
 

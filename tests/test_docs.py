@@ -23,6 +23,9 @@ RUN_BY = {
         "test_browser_placement:test_code_in_a_section_before_a_classic_script_tag_load_gets_a_token",
         "test_browser_placement:test_a_script_tag_in_head_before_the_snippet_still_finds_the_config",
     ],
+    "dpop-info": [
+        "test_browser_dpop:test_the_theme_guides_dpop_info_example_says_the_token_is_bound"
+    ],
     "api-origins": ["test_liquid_snippet:test_the_readme_api_origins_example_renders_its_origins"],
     "section": [
         "test_browser_placement:test_code_in_a_section_before_a_classic_script_tag_load_gets_a_token",
@@ -62,6 +65,9 @@ RUN_BY = {
         "test_docs_backends:test_the_python_verifier_accepts_a_backend_token_and_refuses_others"
     ],
     "api-cors": ["test_docs_cors:test_the_api_cors_example_answers_the_storefronts_preflight"],
+    "verifier-starlette": [
+        "test_docs_cors:test_the_verifier_example_refuses_a_request_without_a_token_and_answers_cors"
+    ],
     "access-log-config": ["test_accesslog:test_a_real_server_writes_or_skips_request_lines"],
     "access-log-cost": ["test_accesslog:test_the_readme_measures_a_request_line_as_pasted"],
     "server-log-config": ["test_logs:test_granian_writes_json_lines_with_the_readme_config"],

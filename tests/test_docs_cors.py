@@ -42,7 +42,8 @@ def test_the_api_cors_example_answers_the_storefronts_preflight() -> None:
         refused = client.get("/orders", headers={"Origin": STOREFRONT, "Authorization": "Bearer x"})
         assert refused.status_code == 401
         assert refused.headers["access-control-allow-origin"] == STOREFRONT
-        assert refused.headers["access-control-expose-headers"] == "WWW-Authenticate"
+        exposed = refused.headers["access-control-expose-headers"]
+        assert exposed == "WWW-Authenticate, DPoP-Nonce"
         assert "origin" in refused.headers["vary"].lower()
 
         foreign = client.options(
@@ -51,3 +52,28 @@ def test_the_api_cors_example_answers_the_storefronts_preflight() -> None:
         )
         assert foreign.status_code == 400
         assert "access-control-allow-origin" not in foreign.headers
+
+
+def test_the_verifier_example_refuses_a_request_without_a_token_and_answers_cors() -> None:
+    namespace: dict[str, Any] = {}
+    exec(example("verifier-starlette"), namespace)  # the docs' code, as written
+    with TestClient(namespace["app"]) as client:
+        preflight = client.options(
+            "/v1/profile",
+            headers={
+                "Origin": STOREFRONT,
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization, dpop",
+            },
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == STOREFRONT
+        # No Authorization: unauthenticated, and @requires refuses it.
+        assert client.get("/v1/profile").status_code == 403
+        # A token that is not a JWS: the verifier's own refusal, readable by the page.
+        refused = client.get(
+            "/v1/profile", headers={"Origin": STOREFRONT, "Authorization": "Bearer x"}
+        )
+        assert refused.status_code == 401 and refused.json()["error"] == "invalid_token"
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+        assert refused.headers["access-control-expose-headers"] == "WWW-Authenticate, DPoP-Nonce"

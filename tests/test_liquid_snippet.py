@@ -25,7 +25,7 @@ ENDPOINT = f"{ISSUER}/v1/shops/{SHOP}/customer-token"
 CUSTOMER = 12345678901234  # Shopify's `customer.id` is a number
 HOSTILE = "</script><script>alert(1)</script>"
 #: What the config tag holds besides the customer's proof, when no option is given.
-DEFAULTS = {"apiOrigins": None, "guestClientId": None, "guestEndpoint": None}
+DEFAULTS = {"apiOrigins": None, "guestClientId": None, "guestEndpoint": None, "dpop": None}
 
 
 @pytest.fixture(autouse=True)
@@ -161,6 +161,7 @@ def test_the_header_comment_documents_accepts_and_a_usage_line_that_renders() ->
         "api_origins",
         "guest_client",
         "guest_endpoint",
+        "dpop",
     ):
         assert f"- {parameter}: {{" in accepts, parameter
 
@@ -259,6 +260,32 @@ def test_api_origins_are_rendered_as_a_list() -> None:
         )
     )
     assert config["apiOrigins"] == ["https://api.acme.example", "https://loyalty.acme.example"]
+
+
+@pytest.mark.parametrize("customer_id", [CUSTOMER, None])
+@pytest.mark.parametrize("dpop", [False, "false"])
+def test_dpop_false_is_rendered_as_false(customer_id: int | None, dpop: bool | str) -> None:
+    config = read_config(
+        render_snippet(customer_id=customer_id, secret=SECRET, endpoint=ENDPOINT, dpop=dpop)
+    )
+    assert config["dpop"] is False
+
+
+@pytest.mark.parametrize("dpop", [None, True, "true", "", "off"])
+def test_dpop_is_null_unless_false_so_the_script_uses_it_where_it_can(
+    dpop: bool | str | None,
+) -> None:
+    config = read_config(
+        render_snippet(customer_id=CUSTOMER, secret=SECRET, endpoint=ENDPOINT, dpop=dpop)
+    )
+    assert config["dpop"] is None
+
+
+def test_a_render_line_with_a_literal_false_turns_dpop_off() -> None:
+    line = f"{{% render 'shapes-token', endpoint: '{ENDPOINT}', dpop: false %}}"
+    config = read_config(render_snippet(customer_id=CUSTOMER, secret=SECRET, source=line))
+    assert config["dpop"] is False
+    assert config["signature"] == hmac_sha256(CUSTOMER, SECRET)
 
 
 def test_guest_and_api_settings_cannot_break_out_of_the_config_tag() -> None:

@@ -419,7 +419,7 @@ def test_the_guest_page_may_call_revocation(client: TestClient) -> None:
     assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == ORIGIN
     assert preflight.headers["access-control-allow-methods"] == "POST, OPTIONS"
-    assert preflight.headers["access-control-allow-headers"] == "Content-Type"
+    assert preflight.headers["access-control-allow-headers"] == "Content-Type, DPoP"
     assert "access-control-allow-credentials" not in preflight.headers
     token = web_token(client)
     response = web_revoke(client, token, {"Origin": ORIGIN})

@@ -37,6 +37,7 @@ def test_the_document_over_http(client_factory: ClientFactory) -> None:
         ],
         "response_types_supported": [],
         "scopes_supported": ["catalog:read", "profiles:read", "profiles:write", "tokens:check"],
+        "dpop_signing_alg_values_supported": ["ES256", "ES384", "EdDSA"],
     }
 
 

@@ -242,7 +242,7 @@ def test_preflight_allows_public_client_origins(client: TestClient) -> None:
     assert response.status_code == 204
     assert response.headers["access-control-allow-origin"] == ORIGIN
     assert response.headers["access-control-allow-methods"] == "POST, OPTIONS"
-    assert response.headers["access-control-allow-headers"] == "Content-Type"
+    assert response.headers["access-control-allow-headers"] == "Content-Type, DPoP"
     assert "access-control-allow-credentials" not in response.headers
 
 

@@ -165,6 +165,7 @@ introspect = true
 [clients."{WEB}"]
 scopes = ["catalog:read"]
 allowed_origins = ["https://www.acme.com"]
+dpop = "optional"
 """
 #: Every route the fuzzer must get past authentication on (a 200 in /metrics after it).
 AUTHENTICATED = [
@@ -184,7 +185,8 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     text = config_toml(
         f"http://127.0.0.1:{port}",
         origins=["https://www.acme.com"],
-        extra_shop='app_proxy_secret = "' + "p" * 40 + '"',
+        # DPoP on: the fuzzer's DPoP headers meet the proof checks.
+        extra_shop='app_proxy_secret = "' + "p" * 40 + '"\ndpop = "optional"',
     ).replace('per_ip = "10000/minute"', 'per_ip = "100000000/minute"')
     text = text.replace('per_client = "1000/minute"', 'per_client = "100000000/minute"')
     server = start_procfile(tmp_path_factory.mktemp("fuzz"), text + CLIENTS, port=port)

@@ -36,3 +36,17 @@ def test_the_wheel_carries_the_browser_assets(tmp_path: Path) -> None:
     ):
         assert required in names, required
     assert not any(name.startswith(("tests/", "bench/")) for name in names)
+
+
+def test_the_wheel_depends_on_the_verifier_in_this_repository(tmp_path: Path) -> None:
+    # One implementation of the DPoP checks: the service uses the verifier package's.
+    builder = WheelBuilder(str(ROOT))
+    (wheel,) = list(builder.build(directory=str(tmp_path), versions=["standard"]))
+    archive = zipfile.ZipFile(wheel)
+    (metadata,) = [name for name in archive.namelist() if name.endswith(".dist-info/METADATA")]
+    requires = [
+        line.removeprefix("Requires-Dist: ")
+        for line in archive.read(metadata).decode().splitlines()
+        if line.startswith("Requires-Dist: shapestoken-verifier")
+    ]
+    assert requires == [f"shapestoken-verifier @ {(ROOT / 'verifier').as_uri()}"]

@@ -26,9 +26,11 @@ from pathlib import Path
 import pytest
 
 from service.signing import keys
+from service.signing.dpop import REPLAY_SECONDS
 from service.state.monitor import SETTLE
 from service.support.clock import LEEWAY
 from tests.conftest import SECRET, Clock, sign
+from tests.dpop import ProofKey
 from tests.helpers import PROXY_SECRET, proxied_query
 from tests.oauth import basic, introspect_at
 from tests.redis_server import RedisServer
@@ -71,6 +73,7 @@ per_ip = "100000/minute"
 [shops."{SHOP}"]
 id_secrets = ["env:SHOP_ID_SECRET"]
 app_proxy_secret = "env:PROXY_SECRET"
+dpop = "optional"
 
 [clients."{API_CLIENT}"]
 secret_hashes = ["sha256:{hashlib.sha256(API_SECRET.encode()).hexdigest()}"]
@@ -260,6 +263,36 @@ def test_an_app_proxy_request_is_accepted_once_across_replicas(
     assert "already used" in body["error_description"]
 
 
+def test_a_dpop_proof_used_on_one_replica_is_refused_on_the_other(
+    replicas: tuple[Server, Server],
+) -> None:
+    one, other = replicas
+    key = ProofKey()
+    body = json.dumps({"id": "6006", "signature": sign("6006")}).encode()
+    proof = key.proof(url=one.url + MINT, now=time.time())
+    headers = {"Content-Type": "application/json", "DPoP": proof}
+    status, _, minted = call(one, "POST", MINT, body, headers)
+    assert status == 200, minted
+    assert minted["token_type"] == "DPoP"
+    status, _, refused = call(other, "POST", MINT, body, headers)
+    assert (status, refused["error"]) == (400, "invalid_dpop_proof")
+    # At /v1/me too: the same jti, remembered in the one Redis.
+    token = minted["access_token"]
+    proof = key.proof("GET", f"{one.url}/v1/me", now=time.time(), token=token)
+    auth = {"Authorization": f"DPoP {token}", "DPoP": proof}
+    assert get(other, "/v1/me", auth)[0] == 200
+    status, headers, answer = get(one, "/v1/me", auth)
+    assert (status, answer["error"]) == (401, "invalid_dpop_proof")
+    assert headers["www-authenticate"].startswith('DPoP error="invalid_dpop_proof"')
+    # One replica's nonce is good on the other (keyed by the shared signing keys).
+    stale = key.proof("GET", f"{one.url}/v1/me", now=time.time() - 120, token=token)
+    status, headers, _ = get(one, "/v1/me", {**auth, "DPoP": stale})
+    assert status == 401
+    nonce = headers["dpop-nonce"]
+    late = key.proof("GET", f"{one.url}/v1/me", now=time.time() - 120, token=token, nonce=nonce)
+    assert get(other, "/v1/me", {**auth, "DPoP": late})[0] == 200
+
+
 def test_every_key_expires_but_the_blocks(
     replicas: tuple[Server, Server], redis_for_replicas: RedisServer
 ) -> None:
@@ -273,9 +306,10 @@ def test_every_key_expires_but_the_blocks(
     # Each lives at most its lifetime plus a second: a limit's TAT runs at most
     # one period ahead (30/hour after a burst of 30: an hour); a revocation, until
     # its token's exp plus the verifiers' leeway; an unblock record, the longest
-    # token TTL (a client's 3600 s here) plus the leeway; a proof, 180 s.
+    # token TTL (a client's 3600 s here) plus the leeway; a proof, 180 s for an App
+    # Proxy signature and REPLAY_SECONDS for a DPoP proof's jti.
     kept = 3600 + LEEWAY
-    longest = {"rate": 3600, "revoked": kept, "unblocked": kept, "proof": 180}
+    longest = {"rate": 3600, "revoked": kept, "unblocked": kept, "proof": REPLAY_SECONDS}
     for key, ttl in ttls.items():
         assert 0 < ttl <= longest[key.split(":")[1]] * 1000 + 1000, key
     assert customers(one, "unblock", SHOP, "5005").returncode == 0

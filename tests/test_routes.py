@@ -213,7 +213,7 @@ def test_preflight_allows_exactly_the_shop_origins(client: TestClient) -> None:
     assert response.status_code == 204
     assert response.headers["access-control-allow-origin"] == ORIGIN
     assert response.headers["access-control-allow-methods"] == "POST, OPTIONS"
-    assert response.headers["access-control-allow-headers"] == "Content-Type"
+    assert response.headers["access-control-allow-headers"] == "Content-Type, DPoP"
     assert response.headers["vary"] == "Origin"
     assert "access-control-allow-credentials" not in response.headers
 
@@ -423,7 +423,7 @@ def test_me_preflight_allows_the_authorization_header(client: TestClient) -> Non
         "/v1/me", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET"}
     )
     assert response.status_code == 204
-    assert response.headers["access-control-allow-headers"] == "Authorization"
+    assert response.headers["access-control-allow-headers"] == "Authorization, DPoP"
 
 
 def test_no_secret_or_signature_in_any_error(client: TestClient) -> None:

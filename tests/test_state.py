@@ -131,6 +131,36 @@ def test_a_proof_is_not_used_up_by_a_refused_request(state: State, run: Run) -> 
     run(state.check(refused))
 
 
+def test_a_proof_with_a_token_is_accepted_once_in_the_same_call(
+    state: State, clock: Clock, run: Run
+) -> None:
+    # A DPoP proof at a resource: its jti is marked in the call that asks about the token.
+    issued_at = int(clock())
+    mark = ("dpop/jkt/jti-1", 420)
+    customer = ("acme.myshopify.com", "42")
+    assert run(state.token_active("t", issued_at=issued_at, customer=customer, first_use=mark))
+    with pytest.raises(ReplayedProof):
+        run(state.token_active("t", issued_at=issued_at, customer=customer, first_use=mark))
+    # Without a customer too, and the mark is shared with one-time proofs of Checks.
+    other = ("dpop/jkt/jti-2", 420)
+    assert run(state.token_active("u", issued_at=issued_at, first_use=other))
+    with pytest.raises(ReplayedProof):
+        run(state.check(Checks(first_use=other)))
+    clock.advance(420)
+    assert run(state.token_active("u", issued_at=issued_at, first_use=other))
+
+
+def test_an_inactive_token_does_not_use_up_its_proof(state: State, clock: Clock, run: Run) -> None:
+    issued_at = int(clock())
+    mark = ("dpop/jkt/jti-3", 420)
+    run(state.revoke("revoked", issued_at + 600))
+    assert not run(state.token_active("revoked", issued_at=issued_at, first_use=mark))
+    run(state.block("acme.myshopify.com", "42"))
+    blocked = ("acme.myshopify.com", "42")
+    assert not run(state.token_active("t", issued_at=issued_at, customer=blocked, first_use=mark))
+    assert run(state.token_active("t", issued_at=issued_at, first_use=mark))
+
+
 def test_memory_tracks_keys_per_limiter(clock: Clock, run: Run) -> None:
     state = MemoryState(RATES, max_entries=100, max_token_ttl=MAX_TTL, now=clock, monotonic=clock)
     run(state.hit("per_ip", "a"))

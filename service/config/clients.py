@@ -38,6 +38,8 @@ class ClientConfig:
     token_ttl: int = DEFAULT_TTL
     introspect: bool = False
     allowed_origins: frozenset[str] = frozenset()
+    #: DPoP (RFC 9449) at the token endpoint: off, optional or required.
+    dpop: values.DPoPMode = "off"
 
     @property
     def confidential(self) -> bool:
@@ -58,6 +60,7 @@ class ClientConfig:
             lines.append("  introspect:      yes")
         if self.allowed_origins:
             lines.append(f"  allowed_origins: {', '.join(sorted(self.allowed_origins))}")
+        lines.append(f"  dpop:            {self.dpop}")
         return lines
 
 
@@ -120,6 +123,7 @@ def parse_client(client_id: str, raw: object, *, issuer: str) -> ClientConfig:
         ),
         introspect=introspect,
         allowed_origins=origins,
+        dpop=values.dpop(table.get("dpop", "off"), f"{where}.dpop"),
     )
 
 

@@ -28,6 +28,8 @@ class ShopConfig:
     app_proxy_secret: Secret | None = None
     #: The public client whose implicit tokens the shop's guests get (docs: theme guide, "Guests").
     guest_client: str | None = None
+    #: DPoP (RFC 9449) at the customer-token endpoint: off, optional or required.
+    dpop: values.DPoPMode = "off"
 
     @property
     def signed_ids(self) -> bool:
@@ -56,6 +58,7 @@ class ShopConfig:
             lines.append(f"  app proxy:       secret {self.app_proxy_secret}")
         if self.guest_client is not None:
             lines.append(f"  guest_client:    {self.guest_client}")
+        lines.append(f"  dpop:            {self.dpop}")
         return lines
 
 
@@ -150,4 +153,5 @@ def parse_shop(domain: str, raw: object, *, issuer: str, default_ttl: int) -> Sh
         if proxy is None
         else values.secret(proxy, f"{where}.app_proxy_secret"),
         guest_client=None if guest is None else values.string(guest, f"{where}.guest_client"),
+        dpop=values.dpop(table.get("dpop", "off"), f"{where}.dpop"),
     )

@@ -11,7 +11,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, Literal, cast, get_args
 from urllib.parse import urlsplit
 
 from service.errors import ConfigError
@@ -24,6 +24,9 @@ SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+", re.ASCII)
 CUSTOMER_ID = re.compile(r"[1-9][0-9]{0,19}", re.ASCII)
 #: A shop is named by its Shopify domain.
 SHOP_DOMAIN = re.compile(r"[a-z0-9][a-z0-9-]{0,98}\.myshopify\.com", re.ASCII)
+#: DPoP (RFC 9449) per shop and per client: ignore proofs, bind when one comes, or insist.
+DPoPMode = Literal["off", "optional", "required"]
+DPOP_MODES: tuple[DPoPMode, ...] = get_args(DPoPMode)
 
 
 #: TOML's bare keys (TOML 1.0, "Keys"); any other key is written quoted.
@@ -186,6 +189,11 @@ def choice(value: object, choices: tuple[str, ...], key: str) -> str:
     if value not in choices:
         raise ConfigError(f"{key}: expected one of {', '.join(choices)}, got {value!r}")
     return str(value)
+
+
+def dpop(value: object, key: str) -> DPoPMode:
+    """A ``dpop`` setting: one of :data:`DPOP_MODES`."""
+    return cast(DPoPMode, choice(value, DPOP_MODES, key))
 
 
 def string_list(value: object, key: str, *, allow_empty: bool = False) -> list[str]:

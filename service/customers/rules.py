@@ -31,6 +31,7 @@ from service.errors import (
     SignedIdsDisabled,
     UnknownShop,
 )
+from service.signing.dpop import DPoP, Proof
 from service.signing.tokens import CustomerClaims, IssuedToken, TokenIssuer, TokenVerifier
 from service.state import Checks
 
@@ -118,24 +119,31 @@ class CustomerTokens:
 
     @staticmethod
     def mint_checks(
-        shop: Shop, customer_id: str, *, ip: str | None, proof: str | None = None
+        shop: Shop,
+        customer_id: str,
+        *,
+        ip: str | None,
+        proof: str | None = None,
+        dpop: Proof | None = None,
     ) -> Checks:
         """What shared state must allow before ``customer_id`` gets a token.
 
         ``per_customer`` is counted only for a proven customer, so a stranger
         cannot use up someone else's budget. A one-time ``proof`` (an App Proxy
-        signature) is remembered for as long as it could be accepted.
+        signature) or ``dpop`` proof is remembered for as long as it could be accepted.
         """
         limits: tuple[tuple[str, str], ...] = (("per_customer", f"{shop.domain}/{customer_id}"),)
         if ip is not None:
             limits = (("per_ip", ip), *limits)
-        return Checks(
-            limits=limits,
-            customer=(shop.domain, customer_id),
-            first_use=None if proof is None else (f"app-proxy/{proof}", 2 * APP_PROXY_WINDOW),
-        )
+        first_use = None
+        if proof is not None:
+            first_use = (f"app-proxy/{proof}", 2 * APP_PROXY_WINDOW)
+        elif dpop is not None:
+            first_use = DPoP.replay_mark(dpop)
+        return Checks(limits=limits, customer=(shop.domain, customer_id), first_use=first_use)
 
-    def mint(self, shop: Shop, customer_id: str) -> IssuedToken:
+    def mint(self, shop: Shop, customer_id: str, *, jkt: str | None = None) -> IssuedToken:
+        """The customer's token; with ``jkt`` (a DPoP proof's key), bound to that key."""
         config = shop.config
         return self._issuer.mint_customer(
             shop=config.domain,
@@ -143,6 +151,7 @@ class CustomerTokens:
             audience=config.audience,
             scope=config.scope,
             ttl=config.token_ttl,
+            jkt=jkt,
         )
 
     def verify(self, token: str) -> CustomerClaims:

@@ -3,10 +3,12 @@
 Development mode only. The snippet is rendered by the Liquid engine with the demo
 shop's secret, exactly as a theme would render it, and put in the page's ``<head>``;
 the page then shows what that produced: the rendered Liquid, the request
-``shapes-token.js`` sent and the response, the ``localStorage`` entry decoded, and a
-call to ``/v1/me`` with the token. A guest gets an anonymous token of the demo shop's
-public client instead. ``?customer=<id>|guest`` and ``?mode=`` pick the view;
-anything else is refused on the page itself, with a 400.
+``shapes-token.js`` sent and the response, the ``localStorage`` entry decoded, a
+call to ``/v1/me`` with the token, and its DPoP binding: the token's ``cnf``, the
+key that no script can read out, and the token copied out failing without it. A
+guest gets an anonymous token of the demo shop's public client instead.
+``?customer=<id>|guest`` and ``?mode=`` pick the view; anything else is refused on
+the page itself, with a 400.
 """
 
 from __future__ import annotations

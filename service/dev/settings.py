@@ -47,6 +47,9 @@ def development_settings(port: int, *, state_dir: Path = STATE_DIR) -> Settings:
         token_ttl=900,
         signature_max_age=86400,
         guest_client=DEMO_GUEST_CLIENT,
+        # The demo's own API (/v1/me) verifies DPoP, so its tokens are bound when the
+        # browser can (docs/guides/theme.md, "DPoP").
+        dpop="optional",
     )
     guests = ClientConfig(
         client_id=DEMO_GUEST_CLIENT,
@@ -56,6 +59,7 @@ def development_settings(port: int, *, state_dir: Path = STATE_DIR) -> Settings:
         grant_types=frozenset({"implicit"}),
         token_ttl=900,
         allowed_origins=origins,
+        dpop="optional",
     )
     shops, clients = {DEMO_SHOP: shop}, {DEMO_GUEST_CLIENT: guests}
     check_guest_clients(shops, clients)  # built here, checked as a config file would be

@@ -24,6 +24,7 @@ from service.oauth.credentials import presented_credentials
 from service.oauth.errors import UnauthorizedClient, UnsupportedGrantType
 from service.oauth.registry import ClientRegistry
 from service.oauth.scopes import select_audience, select_scope
+from service.signing.dpop import DPoP, Proof
 from service.signing.tokens import IssuedToken, TokenIssuer, TokenUse
 from service.state import Checks
 
@@ -37,9 +38,13 @@ class TokenGrant:
     scope: str
     audience: str
 
-    def checks(self, ip: str) -> Checks:
-        """The limits to pass before minting, in one state call (RFC 6749 §10.10)."""
-        return Checks(limits=(("per_ip", ip), ("per_client", client_key(self.client, ip))))
+    def checks(self, ip: str, *, dpop: Proof | None = None) -> Checks:
+        """The limits to pass before minting, in one state call (RFC 6749 §10.10),
+        and the one use of a ``dpop`` proof (RFC 9449 §11.1)."""
+        return Checks(
+            limits=(("per_ip", ip), ("per_client", client_key(self.client, ip))),
+            first_use=None if dpop is None else DPoP.replay_mark(dpop),
+        )
 
 
 def client_key(client: ClientConfig, ip: str) -> str:
@@ -91,11 +96,13 @@ class TokenGrants:
             ),
         )
 
-    def mint(self, grant: TokenGrant) -> IssuedToken:
+    def mint(self, grant: TokenGrant, *, jkt: str | None = None) -> IssuedToken:
+        """The grant's token; with ``jkt`` (a DPoP proof's key), bound to that key."""
         return self._issuer.mint_client(
             client_id=grant.client.client_id,
             token_use=grant.grant_type,
             audience=grant.audience,
             scope=grant.scope,
             ttl=grant.client.token_ttl,
+            jkt=jkt,
         )

@@ -107,4 +107,8 @@ def describe(claims: Claims) -> dict[str, object]:
     }
     if claims["token_use"] == "customer":
         answer["shop"] = claims["client_id"]
+    if "cnf" in claims:
+        # RFC 9449 §6.2: a bound token's key, and its scheme.
+        answer["cnf"] = dict(claims["cnf"])
+        answer["token_type"] = "DPoP"
     return answer

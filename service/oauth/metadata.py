@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from service.config.clients import GRANT_TYPES
 from service.oauth.registry import ClientRegistry
+from service.signing.dpop import ALGORITHMS as DPOP_ALGORITHMS
 
 TOKEN_PATH = "/oauth/token"
 INTROSPECTION_PATH = "/oauth/introspect"
@@ -36,4 +37,6 @@ def authorization_server_metadata(issuer: str, registry: ClientRegistry) -> dict
         # There is no authorization endpoint, so no response type (RFC 8414 §2).
         "response_types_supported": [],
         "scopes_supported": registry.scopes(),
+        # RFC 9449 §5.1: the DPoP proof algorithms the token endpoint accepts.
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
     }

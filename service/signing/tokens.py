@@ -9,10 +9,11 @@ expected audience and kind.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, Literal, NotRequired, TypedDict, cast
 
 import jwt
 
@@ -33,8 +34,18 @@ TokenUse = Literal["customer", "client_credentials", "implicit"]
 CLIENT_KINDS: frozenset[str] = frozenset(GRANT_TYPES)
 
 
+#: RFC 7638 SHA-256 thumbprint, base64url without padding: 43 characters.
+JKT = re.compile(r"[A-Za-z0-9_-]{43}", re.ASCII)
+
+
+class Confirmation(TypedDict):
+    """RFC 9449 §6.1: the key a DPoP-bound token is bound to."""
+
+    jkt: str
+
+
 class Claims(TypedDict):
-    """What every token carries (RFC 9068 §2.2 plus ``token_use``)."""
+    """What every token carries (RFC 9068 §2.2 plus ``token_use``); ``cnf`` when bound."""
 
     iss: str
     sub: str
@@ -46,6 +57,7 @@ class Claims(TypedDict):
     nbf: int
     exp: int
     jti: str
+    cnf: NotRequired[Confirmation]
 
 
 class CustomerClaims(Claims):
@@ -88,8 +100,16 @@ class TokenIssuer(_KeyringClient):
     _signer: CompactSigner | None = None
 
     def mint_customer(
-        self, *, shop: str, customer_id: str, audience: str, scope: str, ttl: int
+        self,
+        *,
+        shop: str,
+        customer_id: str,
+        audience: str,
+        scope: str,
+        ttl: int,
+        jkt: str | None = None,
     ) -> IssuedToken:
+        """A customer's token; with ``jkt``, bound to that DPoP key (RFC 9449 §6.1)."""
         iat = int(self._now())
         claims: CustomerClaims = {
             "iss": self._issuer,
@@ -104,12 +124,22 @@ class TokenIssuer(_KeyringClient):
             "exp": iat + ttl,
             "jti": new_jti(),
         }
+        if jkt is not None:
+            claims["cnf"] = {"jkt": jkt}
         return IssuedToken(self._sign(claims), claims)
 
     def mint_client(
-        self, *, client_id: str, token_use: TokenUse, audience: str, scope: str, ttl: int
+        self,
+        *,
+        client_id: str,
+        token_use: TokenUse,
+        audience: str,
+        scope: str,
+        ttl: int,
+        jkt: str | None = None,
     ) -> IssuedToken:
-        """A token for an OAuth client itself: ``sub`` is ``client_id``, no ``shop``."""
+        """A token for an OAuth client itself: ``sub`` is ``client_id``, no ``shop``;
+        with ``jkt``, bound to that DPoP key."""
         if token_use not in CLIENT_KINDS:
             raise ValueError(f"not a client token kind: {token_use!r}")
         iat = int(self._now())
@@ -125,6 +155,8 @@ class TokenIssuer(_KeyringClient):
             "exp": iat + ttl,
             "jti": new_jti(),
         }
+        if jkt is not None:
+            claims["cnf"] = {"jkt": jkt}
         return IssuedToken(self._sign(claims), claims)
 
     def _sign(self, payload: Mapping[str, Any]) -> str:
@@ -217,3 +249,18 @@ def _check_kind(claims: Mapping[str, Any]) -> None:
             raise InvalidToken("The token's claims do not match its kind.")
     else:
         raise InvalidToken("The token is of an unknown kind.")
+    # RFC 9449 §6.1: a bound token names exactly its key's thumbprint.
+    if "cnf" in claims:
+        cnf = claims["cnf"]
+        if not (isinstance(cnf, dict) and cnf.keys() == {"jkt"} and _is_jkt(cnf["jkt"])):
+            raise InvalidToken("The token's cnf claim is malformed.")
+
+
+def _is_jkt(value: object) -> bool:
+    return isinstance(value, str) and JKT.fullmatch(value) is not None
+
+
+def bound_key(claims: Claims) -> str | None:
+    """The thumbprint a DPoP-bound token is bound to, else ``None`` (a bearer token)."""
+    cnf = claims.get("cnf")
+    return None if cnf is None else cnf["jkt"]

@@ -68,9 +68,20 @@ class State(ABC):
 
     @abstractmethod
     async def token_active(
-        self, jti: str, *, issued_at: int, customer: tuple[str, str] | None = None
+        self,
+        jti: str,
+        *,
+        issued_at: int,
+        customer: tuple[str, str] | None = None,
+        first_use: tuple[str, int] | None = None,
     ) -> bool:
-        """False if ``jti`` is revoked, or ``customer`` was blocked after ``issued_at``."""
+        """False if ``jti`` is revoked, or ``customer`` was blocked after ``issued_at``.
+
+        For an active token, ``first_use`` records a one-time proof that came with it
+        (a DPoP proof, RFC 9449 §11.1) for ``seconds``, as :class:`Checks` does, and
+        raises :class:`~service.errors.ReplayedProof` for one seen before: a request
+        with a bound token still makes one call.
+        """
 
     @abstractmethod
     async def block(self, shop: str, customer_id: str, reason: str = "") -> Block:

@@ -85,18 +85,31 @@ class MemoryState(State):
         if checks.customer is not None and checks.customer in self._blocks:
             raise CustomerBlocked()
         if checks.first_use is not None:
-            proof, seconds = checks.first_use
-            if proof in self._proofs:
-                raise ReplayedProof()
-            self._proofs.add(proof, self._monotonic() + seconds)
+            self._first_use(*checks.first_use)
+
+    def _first_use(self, proof: str, seconds: int) -> None:
+        if proof in self._proofs:
+            raise ReplayedProof()
+        self._proofs.add(proof, self._monotonic() + seconds)
 
     async def revoke(self, jti: str, expires_at: int) -> None:
         # Verifiers accept a token LEEWAY seconds past its exp: so long it stays refused.
         self._revoked.add(jti, expires_at + LEEWAY)
 
     async def token_active(
-        self, jti: str, *, issued_at: int, customer: tuple[str, str] | None = None
+        self,
+        jti: str,
+        *,
+        issued_at: int,
+        customer: tuple[str, str] | None = None,
+        first_use: tuple[str, int] | None = None,
     ) -> bool:
+        active = self._active(jti, issued_at, customer)
+        if active and first_use is not None:
+            self._first_use(*first_use)
+        return active
+
+    def _active(self, jti: str, issued_at: int, customer: tuple[str, str] | None) -> bool:
         if jti in self._revoked:
             return False
         if customer is None:

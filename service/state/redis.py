@@ -10,7 +10,7 @@ included; a failure of any kind is :class:`~service.errors.StateUnavailable`
 Keys, all under one prefix (``shapestoken:``)::
 
     rate:<limiter>:<key>   a GCRA TAT               TTL: until the TAT has passed
-    proof:<sha256>         a one-time proof seen    TTL: its lifetime (180 s)
+    proof:<sha256>         a one-time proof seen    TTL: its lifetime (180 s; 420 s for DPoP)
     revoked:<jti>          a revoked token          TTL: until its exp + LEEWAY
     unblocked:<shop>/<id>  "<block time> <until>"   TTL: longest token TTL + LEEWAY after the block
     blocks                 hash "<shop>/<id>" -> "<block time> <reason>"; no TTL (until unblock)
@@ -59,6 +59,8 @@ MAX_CONNECTIONS = 64
 PREFIX = "shapestoken:"
 
 ALLOWED, LIMITED, BLOCKED, REPLAYED = 0, 1, 2, 3
+#: token_active.lua's answers: inactive, active, active but its proof was used before.
+INACTIVE, ACTIVE, ACTIVE_REPLAYED = 0, 1, 2
 
 Arg = str | int | float
 
@@ -160,8 +162,7 @@ class RedisState(State):
             args.append("")
         else:
             proof, seconds = checks.first_use
-            # Hashed: a key name shows in MONITOR and SCAN, and the proof is a signature.
-            keys.append(f"{self._prefix}proof:{hashlib.sha256(proof.encode()).hexdigest()}")
+            keys.append(self._proof_key(proof))
             args.append(seconds)
         result = await self.monitor.run("check", lambda: self._check(keys, args))
         code = int(result[0])
@@ -178,18 +179,32 @@ class RedisState(State):
         await self.monitor.run("revoke", lambda: self.REVOKE(self._client, keys, args))
 
     async def token_active(
-        self, jti: str, *, issued_at: int, customer: tuple[str, str] | None = None
+        self,
+        jti: str,
+        *,
+        issued_at: int,
+        customer: tuple[str, str] | None = None,
+        first_use: tuple[str, int] | None = None,
     ) -> bool:
         keys = [f"{self._prefix}revoked:{jti}"]
-        args: list[Arg] = [self._clock(), issued_at, ""]
+        args: list[Arg] = [self._clock(), issued_at, "", ""]
         if customer is not None:
             field = _field(*customer)
             keys += [self._blocks_key, f"{self._prefix}unblocked:{field}"]
             args[2] = field
+        if first_use is not None:
+            keys.append(self._proof_key(first_use[0]))
+            args[3] = first_use[1]
         result = await self.monitor.run(
             "token_active", lambda: self.TOKEN_ACTIVE(self._client, keys, args)
         )
-        return int(result) == 1
+        if int(result) == ACTIVE_REPLAYED:
+            raise ReplayedProof()
+        return int(result) == ACTIVE
+
+    def _proof_key(self, proof: str) -> str:
+        # Hashed: a key name shows in MONITOR and SCAN, and the proof is a signature.
+        return f"{self._prefix}proof:{hashlib.sha256(proof.encode()).hexdigest()}"
 
     async def block(self, shop: str, customer_id: str, reason: str = "") -> Block:
         args = [self._clock(), _field(shop, customer_id), reason]

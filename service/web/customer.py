@@ -11,22 +11,33 @@ from urllib.parse import parse_qsl
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope
 
-from service.errors import InvalidToken, LoginRequired, ServiceError
-from service.signing.tokens import IssuedToken
+from service.errors import (
+    InvalidDPoPProof,
+    InvalidToken,
+    LoginRequired,
+    ReplayedProof,
+    ServiceError,
+)
+from service.signing.tokens import IssuedToken, bound_key
+from service.state import Checks, State
 from service.web.http import (
     NO_STORE_HEADERS,
     CORSPolicy,
     Endpoint,
     Reply,
-    bearer_token,
+    access_token,
     check_fields,
     client_ip,
     header,
+    header_values,
     read_fields,
     render_json,
     request_state,
 )
 from service.wiring import Components
+
+#: RFC 9449 §11.1: a proof is accepted once.
+REPLAYED = "This DPoP proof was used before; sign a new one for each request."
 
 
 def token_body(issued: IssuedToken) -> dict[str, object]:
@@ -34,7 +45,8 @@ def token_body(issued: IssuedToken) -> dict[str, object]:
     claims = issued.claims
     return {
         "access_token": issued.token,
-        "token_type": "Bearer",
+        # RFC 9449 §5: a bound token's type is DPoP.
+        "token_type": "DPoP" if "cnf" in claims else "Bearer",
         "expires_in": claims["exp"] - claims["iat"],
         "expires": claims["exp"],
         "identifier": claims["token_use"],
@@ -44,6 +56,15 @@ def token_body(issued: IssuedToken) -> dict[str, object]:
         "token": issued.token,
         "expiry": issued.expiry,
     }
+
+
+async def check_proof_once(state: State, checks: Checks) -> None:
+    """``state.check(checks)``, where a second use of the DPoP proof in ``first_use`` is
+    ``invalid_dpop_proof`` (RFC 9449 §11.1), not a replayed signature."""
+    try:
+        await state.check(checks)
+    except ReplayedProof as exc:
+        raise InvalidDPoPProof(REPLAYED) from exc
 
 
 def token_reply(issued: IssuedToken, *, readable: bool = True) -> Reply:
@@ -64,8 +85,9 @@ class CustomerEndpoints:
         self.api_cors = CORSPolicy(
             {origin for policy in self.cors.values() for origin in policy.allowed},
             methods="GET, OPTIONS",
-            headers="Authorization",
+            headers="Authorization, DPoP",
         )
+        self.dpop = components.dpop
 
     def routes(self) -> list[BaseRoute]:
         path = "/v1/shops/{shop}/customer-token"
@@ -105,14 +127,24 @@ class CustomerEndpoints:
             fields = await read_fields(scope, receive, timeout=self.body_timeout)
             check_fields(fields, required=("id", "signature"), optional=("ts",))
             customer_id = self.customers.prove_signature(shop, fields)
+            proof = self.dpop.token_request(
+                shop.config.dpop,
+                header_values(scope, b"dpop"),
+                method="POST",
+                path=scope["path"],
+                who=f"The shop {domain}",
+            )
         except ServiceError:
             # A refused request counts against its address too (its only state call).
             await state.hit("per_ip", ip)
             raise
-        await state.check(self.customers.mint_checks(shop, customer_id, ip=ip))
-        issued = self.customers.mint(shop, customer_id)
-        proof = "timestamp" if "ts" in fields else "signature"
-        self.components.metrics.issued(issued.claims["token_use"], shop.domain, proof)
+        await check_proof_once(
+            state, self.customers.mint_checks(shop, customer_id, ip=ip, dpop=proof)
+        )
+        jkt = None if proof is None else proof.jkt
+        issued = self.customers.mint(shop, customer_id, jkt=jkt)
+        kind = "timestamp" if "ts" in fields else "signature"
+        self.components.metrics.issued(issued.claims["token_use"], shop.domain, kind)
         return token_reply(issued)
 
     async def preflight(self, scope: Scope, receive: Receive) -> Reply:
@@ -142,14 +174,55 @@ class CustomerEndpoints:
         return token_reply(issued)
 
     async def me(self, scope: Scope, receive: Receive) -> Reply:
-        """GET /v1/me: the claims of a valid customer token, as a downstream API sees them."""
-        self.api_cors.check(header(scope, b"origin"))
-        claims = self.customers.verify(bearer_token(scope))
+        """GET /v1/me: the claims of a valid customer token, as a downstream API sees them.
+
+        A DPoP-bound token must come with the DPoP scheme and a proof for this
+        request by its key (RFC 9449 §7.1); a bearer token as before.
+        """
+        origin = header(scope, b"origin")
+        self.api_cors.check(origin)
+        scheme, token = access_token(scope)
+        jkt = None
+        try:
+            claims = self.customers.verify(token)
+            jkt = bound_key(claims)
+        except InvalidToken as exc:
+            if scheme == "dpop":
+                raise self.dpop.refusal("invalid_token", exc.description) from exc
+            raise
         request_state(scope)["shop"] = claims["shop"]
-        active = await self.components.state.token_active(
-            claims["jti"], issued_at=claims["iat"], customer=(claims["shop"], claims["sub"])
-        )
+        # Readable by the pages of the token's own shop only.
+        self.cors[claims["shop"]].check(origin)
+        proof = None
+        if jkt is not None:
+            if scheme != "dpop":
+                raise self.dpop.refusal(
+                    "invalid_token", "A DPoP-bound token must be sent with the DPoP scheme."
+                )
+            proof = self.dpop.resource_request(
+                header_values(scope, b"dpop"),
+                method="GET",
+                path=scope["path"],
+                token=token,
+                jkt=jkt,
+            )
+        elif scheme == "dpop":
+            # RFC 9449 §7.2: the DPoP scheme is for bound tokens only.
+            raise self.dpop.refusal(
+                "invalid_token", "The token is not DPoP-bound; send it with the Bearer scheme."
+            )
+        try:
+            active = await self.components.state.token_active(
+                claims["jti"],
+                issued_at=claims["iat"],
+                customer=(claims["shop"], claims["sub"]),
+                first_use=None if proof is None else self.dpop.replay_mark(proof),
+            )
+        except ReplayedProof as exc:
+            raise self.dpop.refusal("invalid_dpop_proof", REPLAYED) from exc
         if not active:
+            if proof is not None:
+                raise self.dpop.refusal("invalid_token", "The token has been revoked.")
             raise InvalidToken("The token has been revoked.")
         return Reply(200, render_json(claims), NO_STORE_HEADERS)
 

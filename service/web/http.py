@@ -44,6 +44,9 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 _JSON_CONTENT_TYPE = (b"content-type", b"application/json")
 _VARY_ORIGIN = [(b"vary", b"Origin")]
+#: What a page may read of an answer besides the simple headers: the nonce a DPoP proof
+#: must carry (RFC 9449 §8) and the challenge of a refusal (RFC 9449 §7.1).
+_EXPOSE_HEADERS = (b"access-control-expose-headers", b"DPoP-Nonce, WWW-Authenticate")
 
 
 def raw_headers(headers: Mapping[str, str]) -> RawHeaders:
@@ -72,6 +75,11 @@ def header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return bytes(value).decode("latin-1")
     return None
+
+
+def header_values(scope: Scope, name: bytes) -> list[str]:
+    """Every ``name`` header of the request (a lowercase name), in order."""
+    return [bytes(value).decode("latin-1") for key, value in scope["headers"] if key == name]
 
 
 def request_state(scope: Scope) -> dict[str, Any]:
@@ -144,7 +152,7 @@ class CORSPolicy:
         allowed_origins: Collection[str],
         *,
         methods: str = "POST, OPTIONS",
-        headers: str = "Content-Type",
+        headers: str = "Content-Type, DPoP",
     ) -> None:
         self.allowed = frozenset(allowed_origins)
         self.methods = methods
@@ -161,7 +169,11 @@ class CORSPolicy:
     def allow(self, origin: str | None) -> RawHeaders:
         """The headers that let ``origin`` read a response if it is allowed; never raises."""
         if origin is not None and origin in self.allowed:
-            return [(b"access-control-allow-origin", origin.encode("latin-1")), *_VARY_ORIGIN]
+            return [
+                (b"access-control-allow-origin", origin.encode("latin-1")),
+                _EXPOSE_HEADERS,
+                *_VARY_ORIGIN,
+            ]
         return _VARY_ORIGIN
 
     def preflight(self, scope: Scope) -> Reply:
@@ -328,10 +340,14 @@ def check_fields(
         raise InvalidRequest(f"Unexpected field `{name}`.")
 
 
-def bearer_token(scope: Scope) -> str:
-    """The token of an ``Authorization: Bearer`` header (RFC 6750 §2.1)."""
+def access_token(scope: Scope) -> tuple[str, str]:
+    """The scheme (``bearer`` or ``dpop``) and token of the ``Authorization`` header
+    (RFC 6750 §2.1, RFC 9449 §7.1)."""
     scheme, _, token = (header(scope, b"authorization") or "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or len(token) > MAX_BODY:
-        raise InvalidToken("Send the access token as `Authorization: Bearer <token>`.")
-    return token
+    scheme, token = scheme.lower(), token.strip()
+    if scheme not in ("bearer", "dpop") or not token or len(token) > MAX_BODY:
+        raise InvalidToken(
+            "Send the access token as `Authorization: Bearer <token>`, "
+            "or a DPoP-bound one as `Authorization: DPoP <token>` with a DPoP proof."
+        )
+    return scheme, token

@@ -16,7 +16,7 @@ from service.config import ClientConfig
 from service.errors import ServiceError
 from service.oauth.metadata import INTROSPECTION_PATH, REVOCATION_PATH, TOKEN_PATH
 from service.oauth.params import oauth_params
-from service.web.customer import token_reply
+from service.web.customer import check_proof_once, token_reply
 from service.web.http import (
     NO_STORE_HEADERS,
     CORSPolicy,
@@ -24,6 +24,7 @@ from service.web.http import (
     Reply,
     client_ip,
     header,
+    header_values,
     read_fields,
     render_json,
 )
@@ -77,11 +78,19 @@ class OAuthEndpoints:
             grant = self.oauth.grants.grant(
                 header(scope, b"authorization"), params, origin=header(scope, b"origin")
             )
+            # The client's setting: a guest token follows its guest_client's.
+            proof = self.components.dpop.token_request(
+                grant.client.dpop,
+                header_values(scope, b"dpop"),
+                method="POST",
+                path=scope["path"],
+                who=f"The client {grant.client.client_id}",
+            )
         except ServiceError:
             await state.hit("per_ip", ip)
             raise
-        await state.check(grant.checks(ip))
-        issued = self.oauth.grants.mint(grant)
+        await check_proof_once(state, grant.checks(ip, dpop=proof))
+        issued = self.oauth.grants.mint(grant, jkt=None if proof is None else proof.jkt)
         self.components.metrics.issued(issued.claims["token_use"])
         # A confidential client's token is never readable by a page.
         return token_reply(issued, readable=not grant.client.confidential)

@@ -11,6 +11,21 @@
  * `shapes-token.mjs` imports this file and re-exports the same functions by name.
  * Evaluating it never throws, in a browser or in Node, and a second copy on the
  * same page (a theme asset and the service's URL, say) leaves the first in charge.
+ *
+ * DPoP (RFC 9449): where the page has WebCrypto and IndexedDB, and unless the config
+ * says `"dpop": false`, each storage key (a customer ID, or `anonymous`) gets one ECDSA
+ * P-256 key pair on first use, made non-extractable (no script can read the private
+ * key out) and kept in IndexedDB. Every token request carries a `DPoP` proof signed
+ * with it; a service with DPoP on then binds the token to the key (`cnf.jkt`), and
+ * `authorizedFetch` sends it as `Authorization: DPoP <token>` with a fresh proof for
+ * each request, so a token copied out of localStorage is useless elsewhere. The stored
+ * value stays the raw JWT. A `use_dpop_nonce` answer is followed once per request, and
+ * the nonce kept per origin. The key pair goes with its token: on a guest page, on
+ * another customer's page, and on `clear()`. Without WebCrypto or IndexedDB the client
+ * uses bearer tokens, unless the service requires DPoP: then it rejects with
+ * `code: 'dpop_unavailable'`. `client.dpopInfo()` resolves to `{bound, jkt,
+ * extractable}`: whether the token is bound to this page's key, the key's RFC 7638
+ * thumbprint and the private key's `extractable` (false); null both without a key.
  */
 ;(function (root) {
   'use strict'
@@ -35,6 +50,13 @@
   // Background refresh after a failure that may pass (network, 429, 5xx).
   const REFRESH_RETRY_MS = 60000
   const MAX_TIMER_MS = 2147483647
+  // DPoP (RFC 9449): where the key pairs live, and how long IndexedDB may take before the
+  // client gives up on it and uses bearer tokens (some browsers leave an open() hanging).
+  const KEY_DATABASE = 'shapes-token'
+  const KEY_STORE = 'dpop-keys'
+  const KEY_STORE_TIMEOUT_MS = 5000
+  const P256 = { name: 'ECDSA', namedCurve: 'P-256' }
+  const ES256 = { name: 'ECDSA', hash: 'SHA-256' }
 
   /** The storage key (and Web Locks name) of one customer's token. */
   function storageKey (customerId) {
@@ -53,6 +75,24 @@
 
   function defaultFetch () {
     return typeof fetch === 'function' ? fetch.bind(root) : undefined
+  }
+
+  function defaultCrypto () {
+    // crypto.subtle exists only in secure contexts (https, localhost).
+    try {
+      return typeof crypto !== 'undefined' && crypto && crypto.subtle ? crypto : undefined
+    } catch (err) {
+      return undefined
+    }
+  }
+
+  function defaultIndexedDB () {
+    // Reading `indexedDB` throws in some sandboxed iframes, as localStorage does.
+    try {
+      return typeof indexedDB !== 'undefined' && indexedDB ? indexedDB : undefined
+    } catch (err) {
+      return undefined
+    }
   }
 
   function defaultLocks () {
@@ -83,8 +123,9 @@
   }
 
   /**
-   * `{sub, exp, iat}` of a JWT, or null unless it is a decodable JWT with a string
+   * `{sub, exp, iat, jkt}` of a JWT, or null unless it is a decodable JWT with a string
    * `sub`, integer `iat` and `exp`, and a lifetime the service could have given it.
+   * `jkt` is the thumbprint of the key a DPoP-bound token is bound to (`cnf.jkt`), else null.
    */
   function readClaims (token) {
     if (typeof token !== 'string') return null
@@ -100,7 +141,9 @@
     if (!Number.isSafeInteger(claims.exp) || !Number.isSafeInteger(claims.iat)) return null
     const lifetime = claims.exp - claims.iat
     if (lifetime <= 0 || lifetime > MAX_LIFETIME_SECONDS) return null
-    return { sub: claims.sub, exp: claims.exp, iat: claims.iat }
+    const cnf = claims.cnf && typeof claims.cnf === 'object' ? claims.cnf : {}
+    const jkt = typeof cnf.jkt === 'string' ? cnf.jkt : null
+    return { sub: claims.sub, exp: claims.exp, iat: claims.iat, jkt }
   }
 
   function retryAfterSeconds (header, nowMs) {
@@ -159,16 +202,17 @@
       'config; the endpoint is wrong; or the service is down'
   }
 
-  function withBearer (input, init, token) {
+  /** `init` with `extra` headers set over the caller's (or the Request's own). */
+  function withHeaders (input, init, extra) {
     const source = init && init.headers !== undefined
       ? init.headers
       : input && typeof input === 'object' && input.headers // a Request's own headers
     let headers
     if (typeof Headers === 'function') {
       headers = new Headers(source || undefined)
-      headers.set('Authorization', `Bearer ${token}`)
+      Object.keys(extra).forEach((name) => headers.set(name, extra[name]))
     } else {
-      headers = Object.assign({}, source, { Authorization: `Bearer ${token}` })
+      headers = Object.assign({}, source, extra)
     }
     return Object.assign({}, init, { headers })
   }
@@ -219,14 +263,164 @@
     return String(input)
   }
 
+  /** The method of a fetch() call, upper case as DPoP's `htm` compares it. */
+  function inputMethod (input, init) {
+    const method = (init && init.method) || (input && typeof input === 'object' && input.method) || 'GET'
+    return String(method).toUpperCase()
+  }
+
+  // -- DPoP (RFC 9449): a private key no script can read, and a proof per request -------
+
+  function base64UrlBytes (bytes) {
+    let binary = ''
+    new Uint8Array(bytes).forEach((byte) => {
+      binary += String.fromCharCode(byte)
+    })
+    return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+  }
+
+  function base64UrlJson (value) {
+    return base64UrlBytes(new TextEncoder().encode(JSON.stringify(value)))
+  }
+
+  /** The proof's `htu`: the URL without query and fragment (RFC 9449 §4.2). */
+  function proofUrl (url) {
+    const location = pageLocation()
+    const parsed = new URL(url, location && location.href)
+    parsed.search = ''
+    parsed.hash = ''
+    return parsed.href
+  }
+
+  /** The nonce a 400 `use_dpop_nonce` (token endpoint, §8) or a 401 (resource, §9) asks for. */
+  function nonceChallenge (response, body) {
+    const nonce = response.headers.get('DPoP-Nonce')
+    if (!nonce) return null
+    if (response.status === 400) return body && body.error === 'use_dpop_nonce' ? nonce : null
+    const challenge = response.status === 401 ? response.headers.get('WWW-Authenticate') || '' : ''
+    return /(^|[\s,])DPoP\s/i.test(challenge) && /\berror="?use_dpop_nonce\b/.test(challenge) ? nonce : null
+  }
+
+  function isKeyPair (value) {
+    return Boolean(value && value.privateKey && value.publicKey && value.privateKey.type === 'private')
+  }
+
+  // One queue for every IndexedDB operation of this page: a key pair deleted (a guest
+  // page, another customer's page, clear()) is gone before any later read of that name.
+  let keyQueue = Promise.resolve()
+  const keyDatabases = new WeakMap() // IDBFactory => Promise of its open database
+
+  function openKeyDatabase (factory) {
+    let opened = keyDatabases.get(factory)
+    if (!opened) {
+      opened = new Promise((resolve, reject) => {
+        const request = factory.open(KEY_DATABASE, 1)
+        request.onupgradeneeded = () => request.result.createObjectStore(KEY_STORE)
+        request.onsuccess = () => {
+          const database = request.result
+          database.onversionchange = () => {
+            database.close()
+            keyDatabases.delete(factory)
+          }
+          resolve(database)
+        }
+        request.onerror = () => reject(request.error)
+      })
+      opened.catch(() => keyDatabases.delete(factory))
+      keyDatabases.set(factory, opened)
+    }
+    return opened
+  }
+
   /**
-   * A token client; returns a frozen `{customerId, getToken, authorizedFetch, clear}`.
+   * Runs `start(store, outcome)` in one transaction of the key store, after every earlier
+   * one; resolves to `outcome.value` once it has committed, rejects if it fails or hangs.
+   */
+  function keyTransaction (factory, mode, start) {
+    const run = keyQueue.then(() => new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('IndexedDB did not answer')), KEY_STORE_TIMEOUT_MS)
+      if (timer && typeof timer.unref === 'function') timer.unref()
+      const done = (settle) => (value) => {
+        clearTimeout(timer)
+        settle(value)
+      }
+      openKeyDatabase(factory).then((database) => {
+        const transaction = database.transaction(KEY_STORE, mode)
+        const outcome = {}
+        transaction.oncomplete = () => done(resolve)(outcome.value)
+        transaction.onabort = () => done(reject)(transaction.error || new Error('IndexedDB transaction aborted'))
+        start(transaction.objectStore(KEY_STORE), outcome)
+      }).catch(done(reject))
+    }))
+    keyQueue = run.catch(() => {})
+    return run
+  }
+
+  /** Deletes the key pair of every storage key `keep` refuses. */
+  function deleteKeyPairs (factory, keep) {
+    return keyTransaction(factory, 'readwrite', (store) => {
+      const request = store.getAllKeys()
+      request.onsuccess = () => request.result.forEach((name) => {
+        if (typeof name === 'string' && name.startsWith(KEY_PREFIX) && !keep(name)) store.delete(name)
+      })
+    })
+  }
+
+  /** The key pair kept for `name`, or a new one; two tabs asking at once get the same. */
+  async function keyPairFor (factory, subtle, name) {
+    const kept = await keyTransaction(factory, 'readonly', (store, outcome) => {
+      const request = store.get(name)
+      request.onsuccess = () => {
+        outcome.value = request.result
+      }
+    })
+    if (isKeyPair(kept)) return kept
+    // Not extractable: no script, this one included, can read the private key out. The
+    // public key stays extractable for the proof's `jwk`. IndexedDB keeps the CryptoKey
+    // objects themselves (structured clone), never key material.
+    const made = await subtle.generateKey(P256, false, ['sign', 'verify'])
+    return keyTransaction(factory, 'readwrite', (store, outcome) => {
+      const request = store.get(name)
+      request.onsuccess = () => {
+        if (isKeyPair(request.result)) {
+          outcome.value = request.result // another tab made one first
+        } else {
+          store.put(made, name)
+          outcome.value = made
+        }
+      }
+    })
+  }
+
+  /** `{pair, jwk, jkt}`: the public JWK a proof carries and its RFC 7638 SHA-256 thumbprint. */
+  async function proofKeyFor (factory, subtle, name) {
+    const pair = await keyPairFor(factory, subtle, name)
+    const { kty, crv, x, y } = await subtle.exportKey('jwk', pair.publicKey)
+    // RFC 7638 §3.2: the required members only, in lexicographic order, no whitespace.
+    const members = JSON.stringify({ crv, kty, x, y })
+    const jkt = base64UrlBytes(await subtle.digest('SHA-256', new TextEncoder().encode(members)))
+    return { pair, jwk: { kty, crv, x, y }, jkt }
+  }
+
+  /** A DPoP proof (RFC 9449 §4.2): an ES256 JWS over `claims`, with the public key in its header. */
+  async function signProof (subtle, signer, claims) {
+    const header = { typ: 'dpop+jwt', alg: 'ES256', jwk: signer.jwk }
+    const input = `${base64UrlJson(header)}.${base64UrlJson(claims)}`
+    // WebCrypto's ECDSA signature is already JWS's raw r || s (RFC 7518 §3.4), not DER.
+    const signature = await subtle.sign(ES256, signer.pair.privateKey, new TextEncoder().encode(input))
+    return `${input}.${base64UrlBytes(signature)}`
+  }
+
+  /**
+   * A token client; returns a frozen `{customerId, getToken, authorizedFetch, clear, dpopInfo}`.
    *
    * Options: endpoint; mode ('signed' | 'timestamped' | 'app-proxy' | 'implicit');
    * customerId, signature (signed, timestamped), ts (timestamped); clientId (implicit:
    * an anonymous token of a public client); apiOrigins (where a 401 re-mints; default:
    * the endpoint's origin); onChange({customerId, expiresAt}); keepFresh (false);
-   * storage (localStorage), fetch, locks (navigator.locks; null for none), skewSeconds
+   * dpop (true; false sends no DPoP proofs and leaves IndexedDB alone; App Proxy mode
+   * never sends them); storage (localStorage), fetch, crypto (globalThis.crypto),
+   * indexedDB (globalThis.indexedDB), locks (navigator.locks; null for none), skewSeconds
    * (60), maxRetries (3), maxRetryWaitSeconds (10), now (ms, Date.now), sleep (ms => Promise).
    */
   function createTokenClient (options) {
@@ -239,8 +433,11 @@
       mode = 'signed',
       onChange,
       keepFresh = false,
+      dpop = true,
       storage = defaultStorage(),
       fetch: fetchImpl = defaultFetch(),
+      crypto: cryptoImpl = defaultCrypto(),
+      indexedDB: keyFactory = defaultIndexedDB(),
       locks = defaultLocks(),
       now = Date.now,
       sleep = defaultSleep
@@ -263,6 +460,7 @@
     if (mode === 'timestamped' && !DIGITS.test(String(ts))) throw new TypeError('ts must be digits in timestamped mode')
     if (typeof fetchImpl !== 'function') throw new TypeError('no fetch implementation available')
     if (onChange !== undefined && typeof onChange !== 'function') throw new TypeError('onChange must be a function')
+    if (typeof dpop !== 'boolean') throw new TypeError('dpop must be true or false')
     const apiOrigins = apiOriginList(options && options.apiOrigins, endpoint)
 
     // Whose token this is: the `sub` it must carry, and where it is kept.
@@ -273,12 +471,25 @@
     let inflight = null
     let refusal = null // a 4xx answer: the same request would get it again
     let refreshTimer = null
+    // Why this client sends no DPoP proofs (it then gets bearer tokens), or null while it can.
+    let noProof = !dpop
+      ? 'DPoP is turned off here (dpop: false)'
+      : mode === 'app-proxy'
+        ? 'App Proxy requests carry no DPoP proof'
+        : !cryptoImpl || !cryptoImpl.subtle || typeof cryptoImpl.getRandomValues !== 'function'
+          ? 'this page has no WebCrypto (crypto.subtle needs https)'
+          : !keyFactory ? 'this page has no IndexedDB to keep a DPoP key in' : null
+    let proofKey = null // {pair, jwk, jkt} once loaded
+    let keyLoading = null
+    const nonces = new Map() // origin => the DPoP-Nonce it sent last (RFC 9449 §8)
 
     /** The token's claims if it is one this client may use: this subject's, plausible. */
     function usable (token) {
       const claims = readClaims(token)
       if (!claims || claims.sub !== subject) return null
       if (claims.exp > now() / 1000 + MAX_LIFETIME_SECONDS + MAX_CLOCK_SKEW_SECONDS) return null
+      // A token bound to a key this client does not hold is of no use to it (RFC 9449 §6).
+      if (claims.jkt !== null && (proofKey === null || claims.jkt !== proofKey.jkt)) return null
       return claims
     }
 
@@ -363,8 +574,8 @@
       let body
       let type = 'application/json'
       if (anonymous) {
-        // A form body needs no CORS preflight; a public client identifies itself by
-        // client_id alone (RFC 6749 §3.2.1).
+        // A form body needs no CORS preflight of its own (a DPoP header does); a public
+        // client identifies itself by client_id alone (RFC 6749 §3.2.1).
         body = new URLSearchParams({ grant_type: 'implicit', client_id: subject }).toString()
         type = 'application/x-www-form-urlencoded'
       } else {
@@ -393,6 +604,10 @@
         throw tokenError(`Shapes token request failed: the token is not for ${anonymous ? 'client' : 'customer'} ` +
           `${subject}; nothing was stored`, response.status, 'invalid_response')
       }
+      if (claims.jkt !== null && (proofKey === null || claims.jkt !== proofKey.jkt)) {
+        throw tokenError('Shapes token request failed: the token is bound to a DPoP key this page does not hold; ' +
+          'nothing was stored', response.status, 'invalid_response')
+      }
       if (!usable(token)) {
         throw tokenError('Shapes token request failed: the token expires implausibly far from this ' +
           "device's clock; check the date and time of this device", response.status, 'invalid_response')
@@ -400,14 +615,78 @@
       return token
     }
 
+    /** This client's DPoP key, made on first use; null when it has none (bearer tokens). */
+    function loadKey () {
+      if (noProof !== null) return Promise.resolve(null)
+      if (!keyLoading) {
+        keyLoading = proofKeyFor(keyFactory, cryptoImpl.subtle, key).then((loaded) => {
+          proofKey = loaded
+          return loaded
+        }, (err) => {
+          noProof = `this page could not make or keep a DPoP key (${err && err.message})`
+          return null
+        })
+      }
+      return keyLoading
+    }
+
+    /** A proof for one request, signed by `signer` (and for `token`, at a resource: `ath`). */
+    async function proofFor (signer, method, url, token) {
+      const htu = proofUrl(url)
+      const claims = {
+        jti: base64UrlBytes(cryptoImpl.getRandomValues(new Uint8Array(16))),
+        htm: method,
+        htu,
+        iat: Math.floor(now() / 1000)
+      }
+      const nonce = nonces.get(originOf(htu))
+      if (nonce) claims.nonce = nonce
+      if (token !== null) {
+        claims.ath = base64UrlBytes(await cryptoImpl.subtle.digest('SHA-256', new TextEncoder().encode(token)))
+      }
+      return signProof(cryptoImpl.subtle, signer, claims)
+    }
+
+    function keepNonce (url, response) {
+      const nonce = response.headers && response.headers.get('DPoP-Nonce')
+      const location = pageLocation()
+      const origin = nonce ? originOf(url, location && location.href) : null
+      if (origin) nonces.set(origin, nonce)
+    }
+
+    /** The token request, with a DPoP proof while this client has a key. */
+    async function tokenInit () {
+      const init = tokenRequest()
+      if (proofKey === null) return init
+      try {
+        init.headers.DPoP = await proofFor(proofKey, init.method, endpoint, null)
+      } catch (err) {
+        // WebCrypto refused to sign: go on with bearer tokens, as without WebCrypto.
+        proofKey = null
+        noProof = `this page could not sign a DPoP proof (${err && err.message})`
+      }
+      return init
+    }
+
+    /** The service requires DPoP and this client has no key: an error that says why. */
+    function proofRequired (status, body) {
+      if (proofKey !== null || body.error !== 'invalid_dpop_proof') return null
+      const description = typeof body.error_description === 'string' ? ` (${body.error_description})` : ''
+      return tokenError(`Shapes token request failed: HTTP ${status} invalid_dpop_proof${description}: the ` +
+        `service requires DPoP and ${noProof}`, status, 'dpop_unavailable')
+    }
+
     async function requestToken () {
-      for (let attempt = 0; ; attempt++) {
+      let nonceFollowed = false
+      for (let attempt = 0; ;) {
+        const init = await tokenInit()
         let response
         try {
-          response = await fetchImpl(endpoint, tokenRequest())
+          response = await fetchImpl(endpoint, init)
         } catch (err) {
           throw networkError(endpoint, causes, err)
         }
+        keepNonce(endpoint, response)
         if (response.ok) {
           const token = await tokenFrom(response)
           store(token)
@@ -416,13 +695,22 @@
         if ((response.status === 429 || response.status === 503) && attempt < maxRetries) {
           const asked = retryAfterSeconds(response.headers.get('Retry-After'), now())
           const wait = Math.min(asked === undefined ? 2 ** attempt : asked, maxRetryWaitSeconds)
+          attempt++
           await sleep(wait * 1000)
           continue
         }
-        const error = errorFromResponse(response.status, await readErrorBody(response))
+        const body = await readErrorBody(response)
+        // RFC 9449 §8: the service wants a nonce of its own in the proof; the next proof has it.
+        if (proofKey !== null && !nonceFollowed && nonceChallenge(response, body)) {
+          nonceFollowed = true
+          continue
+        }
+        const error = proofRequired(response.status, body) || errorFromResponse(response.status, body)
         // The proof on this page never changes, so a refusal is final for it (a reload
-        // renders a new one); asking again would only spend the per-IP budget.
-        if (response.status >= 400 && response.status < 500 && response.status !== 429) refusal = error
+        // renders a new one); asking again would only spend the per-IP budget. A nonce
+        // refused twice is not: the next request gets a fresh one.
+        if (response.status >= 400 && response.status < 500 && response.status !== 429 &&
+          error.code !== 'use_dpop_nonce') refusal = error
         throw error
       }
     }
@@ -451,6 +739,10 @@
 
     /** The token: the stored one while fresh, else a new one (one request at a time). */
     function getToken () {
+      return noProof === null ? loadKey().then(tokenNow) : tokenNow()
+    }
+
+    function tokenNow () {
       const token = readStored()
       if (token) {
         announce(token)
@@ -467,23 +759,59 @@
     }
 
     /**
-     * fetch() with `Authorization: Bearer <token>`. On a 401 from one of `apiOrigins`,
-     * drops the token, gets a new one and retries once; a 401 from elsewhere is returned
-     * as it is, so a third party's refusal never spends the customer's mint budget.
+     * fetch() with the token: `Authorization: DPoP <token>` and a fresh proof for this
+     * method and URL when it is bound to this client's key, `Authorization: Bearer <token>`
+     * otherwise. On a 401 from one of `apiOrigins`, drops the token, gets a new one and
+     * retries once; a 401 from elsewhere is returned as it is, so a third party's refusal
+     * never spends the customer's mint budget.
      */
     async function authorizedFetch (input, init) {
       const token = await getToken()
-      const response = await fetchImpl(input, withBearer(input, init, token))
+      const response = await sendWith(input, init, token)
       if (response.status !== 401) return response
       const location = pageLocation()
       if (!apiOrigins.includes(originOf(inputUrl(input), location && location.href))) return response
       forget(token) // only this token: a concurrent call may already have stored a newer one
-      return fetchImpl(input, withBearer(input, init, await getToken()))
+      return sendWith(input, init, await getToken())
     }
 
-    /** Removes this client's stored token (and the memory copy). */
+    /** One authorized request; a 401 asking for a DPoP nonce gets one more (RFC 9449 §9). */
+    async function sendWith (input, init, token) {
+      const url = inputUrl(input)
+      const claims = readClaims(token)
+      const signer = claims !== null && claims.jkt !== null ? proofKey : null // bound: signs
+      for (let followed = false; ; followed = true) {
+        const headers = signer
+          ? { Authorization: `DPoP ${token}`, DPoP: await proofFor(signer, inputMethod(input, init), url, token) }
+          : { Authorization: `Bearer ${token}` }
+        const response = await fetchImpl(input, withHeaders(input, init, headers))
+        keepNonce(url, response)
+        if (!signer || followed || !nonceChallenge(response, null)) return response
+      }
+    }
+
+    /** Removes this client's stored token (and the memory copy) and its DPoP key; resolves once the key is gone. */
     function clear () {
       forget()
+      proofKey = null
+      keyLoading = null // the next token gets a new key
+      if (!keyFactory) return Promise.resolve()
+      return deleteKeyPairs(keyFactory, (name) => name !== key).then(() => {}, () => {})
+    }
+
+    /**
+     * What a page may show of DPoP: `{bound, jkt, extractable}`. `jkt` is the thumbprint
+     * of this client's public key, `bound` whether its token carries that `cnf.jkt`,
+     * `extractable` that of the private key (false); both null without a key.
+     */
+    async function dpopInfo () {
+      const loaded = await loadKey()
+      const claims = readClaims(current())
+      return Object.freeze({
+        bound: Boolean(loaded && claims && claims.jkt === loaded.jkt),
+        jkt: loaded ? loaded.jkt : null,
+        extractable: loaded ? loaded.pair.privateKey.extractable : null
+      })
     }
 
     // keepFresh: fetch the next token when this one turns stale, while the page is
@@ -527,7 +855,7 @@
     }
 
     // customerId tells a customer's client from a guest's anonymous one (null).
-    return Object.freeze({ customerId: anonymous ? null : subject, getToken, authorizedFetch, clear })
+    return Object.freeze({ customerId: anonymous ? null : subject, getToken, authorizedFetch, clear, dpopInfo })
   }
 
   /** `[shops."acme.myshopify.com"]`, read from a customer-token endpoint, for messages. */
@@ -539,22 +867,34 @@
   function removeKeys (storage, keep) {
     if (!storage) return 0
     const keys = []
-    for (let i = 0; i < storage.length; i++) {
-      const name = storage.key(i)
-      if (typeof name === 'string' && name.startsWith(KEY_PREFIX) && !keep(name)) keys.push(name)
+    try {
+      for (let i = 0; i < storage.length; i++) {
+        const name = storage.key(i)
+        if (typeof name === 'string' && name.startsWith(KEY_PREFIX) && !keep(name)) keys.push(name)
+      }
+      keys.forEach((name) => storage.removeItem(name))
+    } catch (err) {
+      return 0 // storage that throws (private mode) holds nothing to remove
     }
-    keys.forEach((name) => storage.removeItem(name))
     return keys.length
   }
 
-  /** Removes every `shapes:omneo:shapestoken:*` key (a guest page without a guest client); returns how many. */
-  function clearAllTokens (storage = defaultStorage()) {
-    return removeKeys(storage, () => false)
+  /** Removes the tokens `keep` refuses, now, and their DPoP key pairs in `keyFactory`, soon. */
+  function removeTokens (storage, keep, keyFactory) {
+    // In the background: a key pair without its token proves nothing, and this page's
+    // own client reads the key store only after this (keyQueue).
+    if (keyFactory) deleteKeyPairs(keyFactory, keep).catch(() => {})
+    return removeKeys(storage, keep)
   }
 
-  /** Removes every customer's token and keeps the anonymous one (a guest page with a guest client). */
+  /** Removes every `shapes:omneo:shapestoken:*` key and DPoP key pair (a guest page without a guest client); returns how many tokens. */
+  function clearAllTokens (storage = defaultStorage()) {
+    return removeTokens(storage, () => false, defaultIndexedDB())
+  }
+
+  /** Removes every customer's token and key pair and keeps the anonymous ones (a guest page with a guest client). */
   function clearCustomerTokens (storage = defaultStorage()) {
-    return removeKeys(storage, (name) => name === ANONYMOUS_KEY)
+    return removeTokens(storage, (name) => name === ANONYMOUS_KEY, defaultIndexedDB())
   }
 
   function report (err) {
@@ -565,7 +905,8 @@
   // -- the page's client, started from the snippet's config tag -------------------------
 
   function configError (message) {
-    return tokenError(`ShapesToken: ${message}`, 0, 'invalid_config')
+    // No "ShapesToken: " here: report() adds it, and the error's name says whose it is.
+    return tokenError(message, 0, 'invalid_config')
   }
 
   /** The config tag's JSON, or null without one. Refuses a second tag: which would be the real one? */
@@ -601,18 +942,25 @@
   function startPage () {
     const config = readPageConfig()
     if (config === null) return null
-    const common = { apiOrigins: config.apiOrigins || undefined, onChange: dispatchChange, keepFresh: true }
+    // `dpop: false` keeps this page off IndexedDB altogether.
+    const dpop = config.dpop !== false
+    const keyFactory = dpop ? defaultIndexedDB() : undefined
+    const common = { apiOrigins: config.apiOrigins || undefined, onChange: dispatchChange, keepFresh: true, dpop }
     if (config.customerId === null || config.customerId === undefined) {
       if (!config.guestClientId) {
-        clearAllTokens() // a guest: logout leaves nothing
+        removeTokens(defaultStorage(), () => false, keyFactory) // a guest: logout leaves nothing
         return null
       }
-      clearCustomerTokens() // a guest keeps (or fetches) only the anonymous token
+      // A guest keeps (or fetches) only the anonymous token.
+      removeTokens(defaultStorage(), (name) => name === ANONYMOUS_KEY, keyFactory)
       if (!config.guestEndpoint) {
         throw configError('guest_client needs guest_endpoint when the endpoint is not an absolute URL')
       }
       return createTokenClient({ ...common, mode: 'implicit', endpoint: config.guestEndpoint, clientId: config.guestClientId })
     }
+    // A shared computer must not keep the previous customer's token readable.
+    const own = storageKey(config.customerId)
+    removeTokens(defaultStorage(), (name) => name === own || name === ANONYMOUS_KEY, keyFactory)
     const mode = config.mode || 'signed'
     if (mode !== 'app-proxy' && !config.signature) {
       throw configError('the page has no signature: set the shop metafield omneo.id_secret ' +

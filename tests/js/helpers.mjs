@@ -1,6 +1,11 @@
-// Test doubles for the browser client: storage, fetch, Web Locks and a clock.
+// Test doubles for the browser client: storage, fetch, Web Locks, a clock, and a token
+// service that checks DPoP proofs with jose (a verifier written elsewhere).
 
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+
+import { IDBFactory } from 'fake-indexeddb'
+import * as jose from 'jose'
 
 import { createTokenClient } from '../../static/js/shapes-token.mjs'
 
@@ -32,10 +37,10 @@ function base64url (text) {
   return Buffer.from(text, 'utf8').toString('base64url')
 }
 
-/** An unsigned JWT-shaped string; the client only ever reads `exp` (and `iat`). */
-export function makeJwt ({ exp, iat = T0, sub = '123', jti = 'x' } = {}) {
+/** An unsigned JWT-shaped string; the client only ever reads `sub`, `exp`, `iat` and `cnf`. */
+export function makeJwt ({ exp, iat = T0, sub = '123', jti = 'x', cnf } = {}) {
   const header = base64url(JSON.stringify({ alg: 'ES256', typ: 'at+jwt', kid: 'k1' }))
-  const payload = base64url(JSON.stringify({ sub, iat, exp, jti }))
+  const payload = base64url(JSON.stringify({ sub, iat, exp, jti, ...(cnf ? { cnf } : {}) }))
   return `${header}.${payload}.c2lnbmF0dXJl`
 }
 
@@ -179,4 +184,119 @@ export function setGlobals (t, values) {
       else delete globalThis[name]
     })
   }
+}
+
+// -- DPoP (RFC 9449) ------------------------------------------------------------------
+
+/** What a client needs for DPoP in Node: WebCrypto (Node's own) and a fresh IndexedDB. */
+export function dpopOptions () {
+  return { crypto: globalThis.crypto, indexedDB: new IDBFactory() }
+}
+
+/** The key pairs kept in `factory`, by storage key (read after the client's last call). */
+export async function keptKeyPairs (factory) {
+  const database = await new Promise((resolve, reject) => {
+    const request = factory.open('shapes-token')
+    request.onsuccess = () => resolve(request.result)
+    request.onerror = () => reject(request.error)
+  })
+  try {
+    if (!database.objectStoreNames.contains('dpop-keys')) return {}
+    const store = database.transaction('dpop-keys').objectStore('dpop-keys')
+    const [names, pairs] = await Promise.all([store.getAllKeys(), store.getAll()].map((request) => new Promise((resolve) => {
+      request.onsuccess = () => resolve(request.result)
+    })))
+    return Object.fromEntries(names.map((name, i) => [name, pairs[i]]))
+  } finally {
+    database.close()
+  }
+}
+
+/** base64url(SHA-256(token)), the `ath` of a proof sent with `token` (RFC 9449 §4.2). */
+export function accessTokenHash (token) {
+  return createHash('sha256').update(token, 'ascii').digest('base64url')
+}
+
+/**
+ * Verifies a DPoP proof as RFC 9449 §4.3 says, with jose: the signature with the header's
+ * `jwk`, `typ`, and the claims for this `htm`, `htu`, `token` (ath) and `nonce`. Returns
+ * `{header, payload, jkt}`, `jkt` the RFC 7638 thumbprint jose computes for the key.
+ */
+export async function verifyProof (proof, { htm, htu, token, nonce, now }) {
+  const header = jose.decodeProtectedHeader(proof)
+  assert.equal(header.alg, 'ES256')
+  assert.deepEqual(Object.keys(header.jwk).sort(), ['crv', 'kty', 'x', 'y']) // public members only
+  const { payload } = await jose.jwtVerify(proof, await jose.importJWK(header.jwk, 'ES256'), {
+    typ: 'dpop+jwt',
+    algorithms: ['ES256'],
+    currentDate: new Date(now)
+  })
+  assert.match(payload.jti, /^[A-Za-z0-9_-]{22,}$/) // 16 random bytes or more
+  assert.equal(payload.htm, htm)
+  assert.equal(payload.htu, htu)
+  assert.equal(payload.iat, Math.floor(now / 1000))
+  assert.equal(payload.ath, token === undefined ? undefined : accessTokenHash(token))
+  assert.equal(payload.nonce, nonce)
+  assert.deepEqual(Object.keys(payload).sort(),
+    ['htm', 'htu', 'iat', 'jti', ...(token === undefined ? [] : ['ath']), ...(nonce === undefined ? [] : ['nonce'])].sort())
+  return { header, payload, jkt: await jose.calculateJwkThumbprint(header.jwk, 'sha256') }
+}
+
+/**
+ * A token service and API that check DPoP proofs, as a fetch stub: the token endpoints
+ * (`ENDPOINT`, `/oauth/token`) mint a token bound to the proof's key (`token_type: DPoP`,
+ * `cnf.jkt`) or, without a proof, a bearer token (or refuse, with `requireDpop`); any other
+ * URL is an API answering `{sub}` to a token sent as its binding says. With `nonce`, a
+ * proof without it gets `use_dpop_nonce`. `proofs` holds every verified proof; `refusals`
+ * why a request was refused.
+ */
+export function dpopService ({ clock, nonce, requireDpop = false, lifetime = 900 }) {
+  const calls = []
+  const proofs = []
+  const refusals = []
+  const refuse = (status, error, headers = {}) => {
+    refusals.push(error)
+    return jsonResponse(status, { error, error_description: `refused: ${error}` }, headers)
+  }
+  async function check (init, expected) {
+    const headers = new Headers(init.headers)
+    const proof = headers.get('DPoP')
+    if (proof === null) return null
+    const decoded = jose.decodeJwt(proof)
+    const verified = await verifyProof(proof, { ...expected, nonce: decoded.nonce, now: clock.now() })
+    proofs.push(verified)
+    return verified
+  }
+  const fetch = async (input, init = {}) => {
+    calls.push({ url: input, init })
+    const url = typeof input === 'string' ? input : input.url
+    const target = new URL(url)
+    const htu = `${target.origin}${target.pathname}`
+    const method = (init.method || input.method || 'GET').toUpperCase()
+    if (url === ENDPOINT || target.pathname === '/oauth/token') {
+      const guest = target.pathname === '/oauth/token'
+      const proof = await check(init, { htm: 'POST', htu })
+      if (proof === null && requireDpop) return refuse(400, 'invalid_dpop_proof')
+      if (proof !== null && nonce !== undefined && proof.payload.nonce !== nonce) {
+        return refuse(400, 'use_dpop_nonce', { 'DPoP-Nonce': nonce })
+      }
+      const iat = Math.floor(clock.now() / 1000)
+      const sub = guest ? new URLSearchParams(init.body).get('client_id') : JSON.parse(init.body).id
+      const token = makeJwt({ sub, iat, exp: iat + lifetime, jti: `t${calls.length}`, cnf: proof ? { jkt: proof.jkt } : undefined })
+      return jsonResponse(200, { access_token: token, token_type: proof ? 'DPoP' : 'Bearer', expires_in: lifetime, token })
+    }
+    const [scheme, token] = (new Headers(init.headers).get('Authorization') || ' ').split(' ')
+    const claims = jose.decodeJwt(token)
+    if (claims.exp <= clock.now() / 1000) return refuse(401, 'invalid_token')
+    if (scheme === 'Bearer' && !claims.cnf) return jsonResponse(200, { sub: claims.sub })
+    if (scheme !== 'DPoP' || !claims.cnf) return refuse(401, 'invalid_token')
+    const proof = await check(init, { htm: method, htu, token })
+    if (proof === null || proof.jkt !== claims.cnf.jkt) return refuse(401, 'invalid_token')
+    if (nonce !== undefined && proof.payload.nonce !== nonce) {
+      return refuse(401, 'use_dpop_nonce', { 'WWW-Authenticate': 'DPoP error="use_dpop_nonce", algs="ES256"', 'DPoP-Nonce': nonce })
+    }
+    return jsonResponse(200, { sub: claims.sub })
+  }
+  fetch.calls = calls
+  return { fetch, proofs, refusals }
 }

@@ -28,6 +28,7 @@ export function customerConfig (overrides = {}) {
     apiOrigins: null,
     guestClientId: null,
     guestEndpoint: null,
+    dpop: null,
     ...overrides
   }
 }
@@ -38,9 +39,10 @@ export function configTag (config, { tagName = 'SCRIPT', type = 'application/jso
 
 /**
  * A page: `elements` are what `[id="shapes-token-config"]` matches; `readyState` is the
- * document's ('loading' until `page.parsed()`). Records window events by type.
+ * document's ('loading' until `page.parsed()`). Records window events by type. Without
+ * `crypto` and `indexedDB` (DPoP's needs) it is a page that has neither.
  */
-export function makePage ({ elements = [], readyState = 'complete', storage = new MemoryStorage(), fetch = stubFetch(), origin = 'https://www.acme.com' } = {}) {
+export function makePage ({ elements = [], readyState = 'complete', storage = new MemoryStorage(), fetch = stubFetch(), origin = 'https://www.acme.com', crypto, indexedDB } = {}) {
   const window = new EventTarget()
   const document = new EventTarget()
   document.readyState = readyState
@@ -66,7 +68,9 @@ export function makePage ({ elements = [], readyState = 'complete', storage = ne
     setTimeout,
     clearTimeout,
     atob,
+    btoa,
     TextDecoder,
+    TextEncoder,
     URL,
     URLSearchParams,
     Headers,
@@ -75,6 +79,8 @@ export function makePage ({ elements = [], readyState = 'complete', storage = ne
     Event,
     CustomEvent
   }
+  if (crypto) sandbox.crypto = crypto
+  if (indexedDB) sandbox.indexedDB = indexedDB
   const context = vm.createContext(sandbox)
   context.window = context // in a page, `window` is the global object
   return {

@@ -7,7 +7,7 @@ import { test } from 'node:test'
 import vm from 'node:vm'
 
 import * as esm from '../../static/js/shapes-token.mjs'
-import { KEY, jsonResponse, makeJwt, MemoryStorage, rejection, stubFetch, tokenResponse } from './helpers.mjs'
+import { KEY, jsonResponse, makeJwt, MemoryStorage, rejection, stubFetch, ThrowingStorage, tokenResponse } from './helpers.mjs'
 import { PLACEHOLDER, SCRIPT, configTag, customerConfig, makePage } from './page.mjs'
 
 const SIGNATURE = 'b'.repeat(64)
@@ -102,7 +102,8 @@ test('two config tags: refused, nothing fetched or removed, ready rejects, logge
   assert.match(err.message, /2 #shapes-token-config elements/)
   assert.equal(page.fetch.calls.length, 0)
   assert.deepEqual(Object.fromEntries(storage.map), { [KEY]: 'kept' })
-  assert.equal(page.errors.length, 1)
+  assert.deepEqual(page.errors, [`ShapesToken: ${err.message}`]) // the prefix once, not twice
+  assert.match(err.message, /^this page has 2/)
 })
 
 test('a config element that is not the snippet\'s JSON script tag is refused', async () => {
@@ -220,6 +221,53 @@ test('a failed first token is logged without secrets; ready still gives the clie
   const err = await rejection(client.getToken())
   assert.equal(err.code, 'invalid_signature')
   assert.equal(page.errors.length, 1)
-  assert.match(page.errors[0], /401 invalid_signature/)
+  assert.match(page.errors[0], /^ShapesToken: Shapes token request failed: HTTP 401 invalid_signature/)
   assert.doesNotMatch(page.errors[0], new RegExp(SIGNATURE))
+})
+
+test("a customer's page removes every other customer's token and keeps its own and the anonymous one", async () => {
+  const own = makeJwt({ sub: '123', iat: now(), exp: now() + 900 })
+  const storage = new MemoryStorage({
+    'shapes:omneo:shapestoken:456': makeJwt({ sub: '456', iat: now(), exp: now() + 900 }),
+    'shapes:omneo:shapestoken:789': 'not even a token',
+    [KEY]: own,
+    [ANONYMOUS]: makeJwt({ sub: 'storefront-web', iat: now(), exp: now() + 900 }),
+    'cart:note': 'keep'
+  })
+  const page = makePage({ storage, elements: [configTag(customerConfig())] })
+  page.run(PLACEHOLDER)
+  page.run()
+
+  const client = await page.api.ready
+  assert.deepEqual([...storage.map.keys()].sort(), ['cart:note', KEY, ANONYMOUS])
+  assert.equal(await client.getToken(), own)
+  assert.equal(page.fetch.calls.length, 0)
+})
+
+test("customer B's page after customer A's: A's token is gone before B's is fetched", async () => {
+  const storage = new MemoryStorage()
+  const tokenA = makeJwt({ sub: '456', iat: now(), exp: now() + 900 })
+  const pageA = makePage({ storage, fetch: stubFetch(tokenResponse(tokenA)), elements: [configTag(customerConfig({ customerId: '456' }))] })
+  pageA.run()
+  await (await pageA.api.ready).getToken()
+  assert.equal(storage.getItem('shapes:omneo:shapestoken:456'), tokenA)
+
+  const tokenB = makeJwt({ sub: '123', iat: now(), exp: now() + 900 })
+  const pageB = makePage({ storage, fetch: stubFetch(tokenResponse(tokenB)), elements: [configTag(customerConfig())] })
+  pageB.run()
+  assert.deepEqual([...storage.map.keys()], []) // at once, not after B's request
+  await (await pageB.api.ready).getToken()
+  assert.deepEqual(Object.fromEntries(storage.map), { [KEY]: tokenB })
+})
+
+test('storage that throws (private mode): customer and guest pages still start, from memory', async () => {
+  const token = makeJwt({ sub: '123', iat: now(), exp: now() + 900 })
+  const customer = makePage({ storage: new ThrowingStorage(), fetch: stubFetch(tokenResponse(token)), elements: [configTag(customerConfig())] })
+  customer.run()
+  assert.equal(await (await customer.api.ready).getToken(), token)
+
+  const guest = makePage({ storage: new ThrowingStorage(), elements: [configTag(customerConfig({ customerId: null, signature: null }))] })
+  guest.run()
+  assert.equal(await guest.api.ready, null)
+  assert.deepEqual(customer.errors.concat(guest.errors), [])
 })

@@ -561,7 +561,7 @@ describe('modes', () => {
   test('the client object is frozen', () => {
     const tokens = client(stubFetch())
     assert.ok(Object.isFrozen(tokens))
-    assert.deepEqual(Object.keys(tokens).sort(), ['authorizedFetch', 'clear', 'customerId', 'getToken'])
+    assert.deepEqual(Object.keys(tokens).sort(), ['authorizedFetch', 'clear', 'customerId', 'dpopInfo', 'getToken'])
     assert.equal(tokens.customerId, '123')
   })
 })

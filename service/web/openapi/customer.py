@@ -5,7 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from service.config import values
-from service.web.openapi.parts import BODY, body, common, errors, json_response, preflight
+from service.web.openapi.parts import (
+    BODY,
+    DPOP_NONCE,
+    DPOP_PROOF,
+    DPOP_TOKEN_ERRORS,
+    body,
+    common,
+    errors,
+    json_response,
+    preflight,
+)
 
 TOKEN = json_response("a token (Cache-Control: no-store)", {"$ref": "#/components/schemas/Token"})
 
@@ -79,16 +89,19 @@ def paths(shops: list[str]) -> dict[str, Any]:
             ],
             "post": {
                 "summary": "a customer token for an id the shop's theme signed",
+                "parameters": [DPOP_PROOF],
                 "requestBody": body({"$ref": "#/components/schemas/CustomerProof"}),
                 "responses": {
                     "200": TOKEN,
                     **errors(
                         {
+                            400: ("invalid_request", *DPOP_TOKEN_ERRORS),
                             401: ("invalid_signature", "signature_expired"),
                             403: ("origin_not_allowed", "signed_ids_disabled", "customer_blocked"),
                             **unknown_shop,
-                            **common(400, *BODY, 429, 503),
-                        }
+                            **common(*BODY, 429, 503),
+                        },
+                        headers={400: DPOP_NONCE},
                     ),
                 },
             },
@@ -98,17 +111,20 @@ def paths(shops: list[str]) -> dict[str, Any]:
         "/v1/me": {
             "get": {
                 "summary": "the claims of a valid customer token",
-                "security": [{"bearer": []}],
+                "security": [{"bearer": []}, {"dpop": []}],
+                "parameters": [DPOP_PROOF],
                 "responses": {
                     "200": json_response(
                         "the token's claims", {"$ref": "#/components/schemas/Claims"}
                     ),
                     **errors(
                         {
-                            401: ("invalid_token",),
+                            # RFC 9449 §7.1: a DPoP-bound token's refusals.
+                            401: ("invalid_token", "invalid_dpop_proof", "use_dpop_nonce"),
                             403: ("origin_not_allowed",),
                             **common(405, 503),
-                        }
+                        },
+                        headers={401: DPOP_NONCE},
                     ),
                 },
             },

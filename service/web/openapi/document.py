@@ -31,6 +31,8 @@ def document(issuer: str, shops: list[str]) -> dict[str, Any]:
             "schemas": {**parts.SCHEMAS, **customer.SCHEMAS, **oauth.SCHEMAS, **ops.SCHEMAS},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
+                # RFC 9449 §7.1: a DPoP-bound token, with a DPoP proof header.
+                "dpop": {"type": "http", "scheme": "DPoP"},
                 **oauth.SECURITY_SCHEMES,
             },
         },

@@ -12,7 +12,17 @@ from typing import Any
 from service.config.clients import GRANT_TYPES
 from service.oauth.metadata import INTROSPECTION_PATH, REVOCATION_PATH
 from service.web.oauth import TOKEN_PATHS
-from service.web.openapi.parts import BODY, body, common, errors, json_response, preflight
+from service.web.openapi.parts import (
+    BODY,
+    DPOP_NONCE,
+    DPOP_PROOF,
+    DPOP_TOKEN_ERRORS,
+    body,
+    common,
+    errors,
+    json_response,
+    preflight,
+)
 
 #: Basic credentials or the body's: either one satisfies the endpoint.
 CLIENT_AUTH: list[dict[str, list[str]]] = [{"clientBasic": []}, {}]
@@ -151,6 +161,7 @@ def _token() -> dict[str, Any]:
         "post": {
             "summary": "a client_credentials or implicit token (RFC 6749 §4.4, §5)",
             "security": CLIENT_AUTH,
+            "parameters": [DPOP_PROOF],
             "requestBody": body({"$ref": "#/components/schemas/TokenRequest"}),
             "responses": {
                 "200": json_response("a token (Cache-Control: no-store)", TOKEN),
@@ -162,12 +173,13 @@ def _token() -> dict[str, Any]:
                             "unauthorized_client",
                             "invalid_scope",
                             "invalid_target",
+                            *DPOP_TOKEN_ERRORS,
                         ),
                         401: ("invalid_client",),
                         403: ("origin_not_allowed",),
                         **common(*BODY, 405, 429, 503),
                     },
-                    headers=BASIC_CHALLENGE,
+                    headers={**BASIC_CHALLENGE, 400: DPOP_NONCE},
                 ),
             },
         },

@@ -36,6 +36,26 @@ RETRY_AFTER = {
 }
 
 
+#: RFC 9449 §4.1: the proof of possession of a DPoP key, one per request.
+DPOP_PROOF = {
+    "name": "DPoP",
+    "in": "header",
+    "required": False,
+    "description": "a DPoP proof (RFC 9449 §4.2) for this request: a compact JWS, typ dpop+jwt",
+    "schema": {"type": "string"},
+}
+#: RFC 9449 §8: the nonce the next proof must carry.
+DPOP_NONCE = {
+    "DPoP-Nonce": {
+        "description": "the nonce the next DPoP proof must carry (with use_dpop_nonce)",
+        "required": False,
+        "schema": {"type": "string"},
+    }
+}
+#: RFC 9449 §5, §8: what a token endpoint answers about a proof.
+DPOP_TOKEN_ERRORS = ("invalid_dpop_proof", "use_dpop_nonce")
+
+
 def common(*statuses: int) -> dict[int, tuple[str, ...]]:
     """``statuses`` with the codes they carry everywhere."""
     return {status: COMMON_CODES[status] for status in statuses}
@@ -110,7 +130,8 @@ SCHEMAS: dict[str, Any] = {
         ],
         "properties": {
             "access_token": {"type": "string"},
-            "token_type": {"const": "Bearer"},
+            # DPoP for a token bound to a DPoP key (RFC 9449 §5).
+            "token_type": {"enum": ["Bearer", "DPoP"]},
             "expires_in": {"type": "integer", "minimum": 1},
             "expires": {"type": "integer"},
             "identifier": {"enum": ["customer", "client_credentials", "implicit"]},
