@@ -184,9 +184,10 @@ class ApiTokenStore:
     def evict(self, token_id: str) -> None:
         """Forget the cached lookup of ``token_id`` (revoked by another process)."""
         self._evictions += 1
-        for digest, entry in list(self._cache.items()):
-            if entry.record.id == token_id:
-                del self._cache[digest]
+        for digest in list(self._cache.keys()):
+            entry = self._cache.get(digest)  # None if it expired meanwhile
+            if entry is not None and entry.record.id == token_id:
+                self._cache.pop(digest, None)
 
     def cap(self, max_age: float | None) -> None:
         """Answer from cached lookups at most ``max_age`` seconds old (None: the cache's TTL).
