@@ -8,10 +8,11 @@ and tests build their own with a fake clock.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from service.config import KEYS_ENV, RedisURL, Settings
@@ -27,6 +28,7 @@ from service.signing import keyfiles, keys
 from service.signing.dpop import DPoP
 from service.signing.tokens import TokenIssuer, TokenVerifier
 from service.state import State
+from service.state.base import Listener
 from service.state.memory import MemoryState
 
 if TYPE_CHECKING:
@@ -53,6 +55,8 @@ class Components:
     admin_sessions: AdminSessions | None = None
     #: Reads the signing keys again (a key directory); ``None``: they never change.
     key_source: Callable[[], list[keys.SigningKey]] | None = None
+    #: What the server runs beside its requests until it stops (hearing announcements).
+    background: list[Listener] = field(default_factory=list)
 
     async def aclose(self) -> None:
         """Release the state backend's and the database's connections."""
@@ -225,6 +229,32 @@ def build_store(
     return tokens, sessions
 
 
+#: The topic on which a process announces the id of each API token it revoked.
+REVOKED_API_TOKENS = "api-tokens:revoked"
+
+
+def announce_revocations(store: ApiTokenStore, state: State) -> Listener | None:
+    """Connect the store's revocations to the state's announcements.
+
+    Each revocation through ``store`` is announced; with a shared state (Redis),
+    the returned listener evicts every token revoked elsewhere from ``store``'s
+    cache as the announcement arrives, and bounds the cache's age to the same
+    reach while it cannot hear them. Without one, the cache TTL is the bound.
+    """
+    if state.reach is None:
+        return None
+    reach = state.reach
+    store.announce = functools.partial(state.announce, REVOKED_API_TOKENS)
+    store.reach = reach
+    store.cap(reach)  # until the listener has subscribed
+    return state.listen(
+        REVOKED_API_TOKENS,
+        on_message=store.evict,
+        on_down=lambda: store.cap(reach),
+        on_up=lambda: store.cap(None),
+    )
+
+
 def build_components(
     settings: Settings,
     *,
@@ -257,6 +287,11 @@ def build_components(
         across_workers="livemax",  # every worker reads the same keys
     )
     token_store, admin_sessions = build_store(settings, now=now, monotonic=monotonic)
+    background: list[Listener] = []
+    if token_store is not None:
+        listener = announce_revocations(token_store, state)
+        if listener is not None:
+            background.append(listener)
     # Introspection asks the database about `stk_` tokens (a test may pass its own lookup).
     api_tokens = api_tokens if api_tokens is not None else token_store
     return Components(
@@ -281,6 +316,7 @@ def build_components(
         token_store=token_store,
         admin_sessions=admin_sessions,
         key_source=source,
+        background=background,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import subprocess
@@ -217,6 +218,26 @@ def test_the_docs_acl_user_can_do_everything_the_service_does(
     run(state.block("s", "2", "why"))
     assert [block.customer_id for block in run(state.blocks())] == ["2"]
     assert run(state.unblock("s", "2"))
+    # Announcements: published and heard on its own channels.
+    heard: list[str] = []
+    listener = state.listen(
+        "topic", on_message=heard.append, on_down=lambda: None, on_up=lambda: None
+    )
+    assert listener is not None
+
+    async def announce_and_hear() -> None:
+        task = asyncio.ensure_future(listener())
+        try:
+            while not heard:
+                await state.announce("topic", "news")
+                await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    run(asyncio.wait_for(announce_and_hear(), 10))
+    assert heard[0] == "news"
     run(state.aclose())
     # Nothing outside its prefix.
     other = redis_state(url, clock, prefix="other:", now=None)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.config.store import DatabaseURL, database_url
-from service.errors import StoreUnavailable
+from service.errors import StateUnavailable, StoreUnavailable
 from service.store import db
-from service.store.apitokens import CACHE_TTL, ApiTokenStore
+from service.store.apitokens import CACHE_TTL, UNKNOWN_TTL, ApiTokenStore
 from service.store.schema import api_tokens
 from service.store.stk import TokenInputError, new_token, token_hash, utc
 from tests.conftest import Clock
@@ -240,3 +241,169 @@ async def test_an_outage_is_logged_once_and_its_end_too(
         assert len(back) == 1
     finally:
         await engine.dispose()
+
+
+# -- what the database sees under load ------------------------------------------------------
+
+
+class Statements:
+    """The statements an engine sends about API tokens, counted by their first word."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.seen: list[str] = []
+        event.listen(engine.sync_engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "api_tokens" in statement:
+            self.seen.append(statement.split()[0].upper())
+
+    def take(self) -> dict[str, int]:
+        """How many of each kind since the last call."""
+        counts = {kind: self.seen.count(kind) for kind in set(self.seen)}
+        self.seen.clear()
+        return counts
+
+
+async def test_concurrent_lookups_of_one_token_make_one_query_and_one_write(
+    engine: AsyncEngine, clock: Clock
+) -> None:
+    one, other = make_store(engine, clock), make_store(engine, clock)
+    record, token = await one.create(
+        name="crm", scopes=["profiles:read"], expires_in=None, created_by="cli:ops"
+    )
+    statements = Statements(engine)
+    found = await asyncio.gather(*(one.lookup(token) for _ in range(400)))
+    assert {found.id for found in found if found is not None} == {record.id}
+    assert len([found for found in found if found is not None]) == 400
+    # One read (single flight) and one last_used_at write, not one per lookup.
+    assert statements.take() == {"SELECT": 1, "UPDATE": 1}
+    # Another process: its own one read; the row says it was used this minute.
+    await asyncio.gather(*(other.lookup(token) for _ in range(400)))
+    assert statements.take() == {"SELECT": 1}
+    clock.advance(CACHE_TTL)  # the cache expires; the minute is not over
+    await asyncio.gather(*(one.lookup(token) for _ in range(400)))
+    assert statements.take() == {"SELECT": 1}
+    clock.advance(60 - CACHE_TTL)
+    await asyncio.gather(*(one.lookup(token) for _ in range(400)))
+    assert statements.take() == {"SELECT": 1, "UPDATE": 1}
+
+
+async def test_a_made_up_token_is_remembered_as_unknown_for_a_few_seconds(
+    store: ApiTokenStore, engine: AsyncEngine, clock: Clock
+) -> None:
+    statements = Statements(engine)
+    made_up = new_token()  # well formed: anyone can compute the checksum
+    assert await asyncio.gather(*(store.lookup(made_up) for _ in range(400))) == [None] * 400
+    assert statements.take() == {"SELECT": 1}
+    clock.advance(UNKNOWN_TTL - 1)
+    assert await store.lookup(made_up) is None
+    assert statements.take() == {}
+    clock.advance(1)
+    assert await store.lookup(made_up) is None
+    assert statements.take() == {"SELECT": 1}
+    # Revoked or expired is for good: remembered as well.
+    record, token = await store.create(
+        name="crm", scopes=["profiles:read"], expires_in=None, created_by="t"
+    )
+    await store.revoke(record.id, by="cli")
+    statements.take()
+    assert [await store.lookup(token) for _ in range(10)] == [None] * 10
+    assert statements.take() == {"SELECT": 1}
+
+
+async def test_a_token_made_here_is_found_at_once_even_if_looked_up_before(
+    store: ApiTokenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = new_token()
+    assert await store.lookup(token) is None  # unknown: remembered for a few seconds
+    monkeypatch.setattr("service.store.apitokens.new_token", lambda: token)
+    record, made = await store.create(
+        name="crm", scopes=["profiles:read"], expires_in=None, created_by="t"
+    )
+    assert made == token
+    found = await store.lookup(token)
+    assert found is not None and found.id == record.id
+
+
+async def test_a_caller_that_gives_up_does_not_cancel_the_others(
+    store: ApiTokenStore,
+) -> None:
+    record, token = await store.create(
+        name="crm", scopes=["profiles:read"], expires_in=None, created_by="t"
+    )
+    first = asyncio.ensure_future(store.lookup(token))
+    second = asyncio.ensure_future(store.lookup(token))
+    await asyncio.sleep(0)  # both wait for the one query
+    first.cancel()
+    found = await second
+    assert found is not None and found.id == record.id
+    assert first.cancelled()
+
+
+# -- revocations announced by other processes ------------------------------------------------
+
+
+async def test_an_announced_revocation_is_evicted_at_once(
+    engine: AsyncEngine, clock: Clock
+) -> None:
+    replica, cli = make_store(engine, clock), make_store(engine, clock)
+    announced: list[str] = []
+
+    async def announce(token_id: str) -> None:
+        announced.append(token_id)
+        replica.evict(token_id)  # what the replica's subscription does on the message
+
+    cli.announce = announce
+    record, token = await cli.create(
+        name="crm", scopes=["profiles:read"], expires_in=None, created_by="cli:ops"
+    )
+    kept_record, kept = await cli.create(
+        name="other", scopes=["profiles:read"], expires_in=None, created_by="cli:ops"
+    )
+    assert await replica.lookup(token) is not None and await replica.lookup(kept) is not None
+    await cli.revoke(record.id, by="cli")
+    assert announced == [record.id]
+    assert await replica.lookup(token) is None  # no clock moved: evicted, not expired
+    assert await replica.lookup(kept) is not None
+
+
+async def test_a_failed_announcement_keeps_the_revocation(
+    engine: AsyncEngine, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = make_store(engine, clock)
+
+    async def announce(token_id: str) -> None:
+        raise StateUnavailable()
+
+    store.announce = announce
+    record, token = await store.create(
+        name="crm", scopes=["profiles:read"], expires_in=None, created_by="t"
+    )
+    revoked = await store.revoke(record.id, by="cli")
+    assert revoked is not None and revoked.revoked_at is not None
+    assert await store.lookup(token) is None
+    assert f"refuse the token within {CACHE_TTL} s" in caplog.text
+
+
+async def test_while_announcements_may_be_missed_the_cache_is_capped(
+    engine: AsyncEngine, clock: Clock
+) -> None:
+    replica, cli = make_store(engine, clock), make_store(engine, clock)
+    first, token = await cli.create(
+        name="crm", scopes=["profiles:read"], expires_in=None, created_by="cli:ops"
+    )
+    replica.cap(2)  # its subscription is down
+    assert await replica.lookup(token) is not None
+    await cli.revoke(first.id, by="cli")  # announced to nobody
+    clock.advance(2)
+    assert await replica.lookup(token) is not None
+    clock.advance(0.5)
+    assert await replica.lookup(token) is None  # within the cap, not the 30 s TTL
+    # Subscribed again: what was cached during the gap is forgotten (messages were lost).
+    second, other = await cli.create(
+        name="crm2", scopes=["profiles:read"], expires_in=None, created_by="cli:ops"
+    )
+    assert await replica.lookup(other) is not None
+    await cli.revoke(second.id, by="cli")
+    replica.cap(None)
+    assert await replica.lookup(other) is None

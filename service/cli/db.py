@@ -29,7 +29,7 @@ def run_upgrade(args: argparse.Namespace) -> int:
     from service.store import db
 
     async def upgrade() -> tuple[str | None, str]:
-        engine = db.create_engine(database)
+        engine = db.create_engine(database, migrations=True)
         try:
             return await db.upgrade(engine, database)
         finally:

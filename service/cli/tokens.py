@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from service.cli.base import Commands, configured_settings
-from service.config import Settings
-from service.errors import ConfigError
+from service.config import RedisURL, Settings
+from service.errors import ConfigError, ServiceError
 from service.store.stk import (
     DEFAULT_EXPIRY,
     NEVER,
@@ -95,21 +95,25 @@ def revoke_token(args: argparse.Namespace) -> int:
     if not is_id(args.id):
         raise ConfigError(f"id: {args.id[:40]!r} is not a token id (see `shapestoken tokens list`)")
 
-    async def revoke(store: ApiTokenStore) -> tuple[ApiToken, bool]:
+    async def revoke(store: ApiTokenStore) -> tuple[ApiToken, bool, float]:
         before = await store.get(args.id)
         if before is None:
             raise ConfigError(f"id: no token {args.id}")
         if before.revoked_at is not None:
-            return before, False
+            return before, False, store.reach
         after = await store.revoke(args.id, by=REVOKED_BY)
         assert after is not None
-        return after, True
+        return after, True, store.reach
 
-    record, changed = _run(revoke)
+    record, changed, reach = _run(revoke, reach=True)
     assert record.revoked_at is not None
     when = _time(record.revoked_at)
     if changed:
-        print(f"revoked token {record.id} ({record.name}) at {when}")
+        # With Redis, the servers hear it at once; without, their caches expire.
+        print(
+            f"revoked token {record.id} ({record.name}) at {when}; "
+            f"refused everywhere within {reach:g} s"
+        )
     else:
         print(f"token {record.id} ({record.name}) was already revoked at {when}")
     return 0
@@ -146,14 +150,49 @@ def _who() -> str:
         return "cli"
 
 
-def _run(action: Callable[[ApiTokenStore], Awaitable[T]]) -> T:
+def _run(action: Callable[[ApiTokenStore], Awaitable[T]], *, reach: bool = False) -> T:
+    """``action`` on the store; ``reach``: revocations are announced to the servers."""
     settings = configured_settings()
 
     async def run() -> T:
         async with _store(settings) as store:
+            if reach and isinstance(settings.state, RedisURL):
+                async with _announcing(settings.state, settings, store):
+                    return await action(store)
             return await action(store)
 
     return asyncio.run(run())
+
+
+@contextlib.asynccontextmanager
+async def _announcing(
+    url: RedisURL, settings: Settings, store: ApiTokenStore
+) -> AsyncIterator[None]:
+    """Announce the store's revocations on Redis, as a server does (see service.wiring)."""
+    from service.cli.customers import TIMEOUT
+    from service.state.redis import RedisState
+    from service.store.apitokens import CACHE_TTL
+    from service.wiring import announce_revocations
+
+    state = RedisState.from_url(
+        url, settings.rate_limits.rates(), max_token_ttl=settings.max_token_ttl, timeout=TIMEOUT
+    )
+    announce_revocations(store, state)  # a command runs no listener: it caches nothing
+    announce = store.announce
+    assert announce is not None
+
+    async def told(token_id: str) -> None:
+        try:
+            await announce(token_id)
+        except ServiceError:
+            store.reach = CACHE_TTL  # the servers' caches expire: the bound without Redis
+            raise
+
+    store.announce = told
+    try:
+        yield
+    finally:
+        await state.aclose()
 
 
 @contextlib.asynccontextmanager

@@ -17,10 +17,14 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from service.errors import ConfigError
 from service.observability.logs import log
 from service.signing.keys import KeyRing, SigningKey
+
+T = TypeVar("T")
 
 #: Seconds between two reads of the key directory ("at least once a minute").
 RELOAD_INTERVAL = 30.0
@@ -46,13 +50,14 @@ class KeyReloader:
         self._stamp = stamp
         self._seen: Hashable = None
         self._wake = asyncio.Event()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="shapestoken-keys")
         self._failure: str | None = None
         self._signal = False
 
     async def reload(self) -> None:
         """Read the keys (off the event loop) and swap them in; log what changed."""
         try:
-            found = await asyncio.to_thread(self._read)
+            found = await self._off_loop(self._read)
             before = {key.kid for key in self.ring.keys}
             self.ring.replace(found)
         except (ConfigError, OSError) as exc:
@@ -82,7 +87,7 @@ class KeyReloader:
         if self._stamp is None:
             return False
         # Off the event loop: a stat of a network volume may hang.
-        current = await asyncio.to_thread(self._stamp)
+        current = await self._off_loop(self._stamp)
         if current == self._seen:
             return False
         # Taken before reading the keys: a change made meanwhile shows at the next look.
@@ -97,7 +102,7 @@ class KeyReloader:
     async def run(self) -> None:
         """Reload every ``interval`` seconds, when the stamp changes, or when woken."""
         if self._stamp is not None:
-            self._seen = await asyncio.to_thread(self._stamp)
+            self._seen = await self._off_loop(self._stamp)
         step = self.interval if self._stamp is None else min(self.poll_interval, self.interval)
         waited = 0.0
         while True:
@@ -108,7 +113,7 @@ class KeyReloader:
                 self._wake.clear()
                 waited = 0.0
                 if self._stamp is not None:
-                    self._seen = await asyncio.to_thread(self._stamp)
+                    self._seen = await self._off_loop(self._stamp)
                 await self.reload()
             elif await self.poll():
                 waited = 0.0
@@ -122,7 +127,18 @@ class KeyReloader:
         self._signal = True
         return True
 
+    async def _off_loop(self, call: Callable[[], T]) -> T:
+        """``call()`` in this reloader's own thread: a read of a network volume may hang."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
     def close(self) -> None:
+        """Stop listening for SIGHUP, and wait for a read still running in the thread.
+
+        Called on the event loop after :meth:`run` is cancelled, so a read that
+        finishes now still finds the loop open (it would otherwise raise in its
+        thread, against a closed loop).
+        """
+        self._executor.shutdown(wait=True)
         if self._signal:
             with contextlib.suppress(ValueError, RuntimeError):
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)

@@ -10,12 +10,16 @@ raises :class:`~service.errors.StateUnavailable` (503): no check is ever skipped
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.registry import Collector
 
 from service.config.limits import Rate
+
+#: What a process runs, until cancelled, to hear announcements (see :meth:`State.listen`).
+Listener = Callable[[], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,27 @@ class State(ABC):
     @abstractmethod
     async def blocks(self) -> list[Block]:
         """Every current block."""
+
+    async def announce(self, topic: str, message: str) -> None:  # noqa: B027
+        """Tell every process listening to ``topic``; in memory there is no other process."""
+
+    def listen(
+        self,
+        topic: str,
+        *,
+        on_message: Callable[[str], None],
+        on_down: Callable[[], None],
+        on_up: Callable[[], None],
+    ) -> Listener | None:
+        """What to run (until cancelled) to hear ``topic``'s announcements; None if there are none.
+
+        ``on_down`` is called while announcements may be missed, ``on_up`` once
+        they are heard again.
+        """
+        return None
+
+    #: Seconds within which an announcement reaches every process; None: it reaches none.
+    reach: float | None = None
 
     async def ping(self) -> None:  # noqa: B027 (nothing to do in memory)
         """Raise :class:`~service.errors.StateUnavailable` unless the backend answers."""

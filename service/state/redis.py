@@ -15,6 +15,8 @@ Keys, all under one prefix (``shapestoken:``)::
     unblocked:<shop>/<id>  "<block time> <until>"   TTL: longest token TTL + LEEWAY after the block
     blocks                 hash "<shop>/<id>" -> "<block time> <reason>"; no TTL (until unblock)
 
+and one pub/sub channel per topic, ``<prefix><topic>`` (:mod:`service.state.pubsub`).
+
 Each TTL has a second of margin (``lua/clock.lua``); readers compare the
 instant stored in the value, so an entry counts only until its own instant.
 :data:`~service.support.clock.LEEWAY` is the clock skew a verifier here allows
@@ -47,9 +49,10 @@ from redis.exceptions import NoScriptError, RedisError
 from service.config import RedisURL
 from service.config.limits import Rate
 from service.errors import CustomerBlocked, RateLimited, ReplayedProof
-from service.state.base import Block, Checks, State
+from service.state.base import Block, Checks, Listener, State
 from service.state.batch import ScriptBatcher
 from service.state.monitor import BackendMonitor
+from service.state.pubsub import REACH, Subscription
 from service.support.clock import LEEWAY
 
 #: Seconds any one call may take, from waiting for a pooled connection to the reply.
@@ -146,6 +149,29 @@ class RedisState(State):
             **tls,
         )
         return cls(Redis.from_pool(pool), rates, name=str(url), timeout=timeout, **options)
+
+    reach = REACH
+
+    async def announce(self, topic: str, message: str) -> None:
+        channel = f"{self._prefix}{topic}"
+        await self.monitor.run("publish", lambda: self._client.publish(channel, message))
+
+    def listen(
+        self,
+        topic: str,
+        *,
+        on_message: Callable[[str], None],
+        on_down: Callable[[], None],
+        on_up: Callable[[], None],
+    ) -> Listener:
+        subscription = Subscription(
+            self._client,
+            f"{self._prefix}{topic}",
+            on_message=on_message,
+            on_down=on_down,
+            on_up=on_up,
+        )
+        return subscription.run
 
     def _clock(self) -> str:
         return "" if self._now is None else repr(self._now())

@@ -4,6 +4,13 @@ The migrations ship inside the package (``service/store/migrations``), so an
 installed wheel can ``shapestoken db upgrade`` with no Alembic config file.
 A server checks the database's revision before it starts: a schema behind the
 code (a deploy that skipped the upgrade) stops it with the command to run.
+
+The database never stalls a caller. Connecting, each statement and the wait for
+a pooled connection have their own bounds, and :func:`connect` puts a deadline
+of :data:`DEADLINE` around a whole store call as the backstop (a driver that
+ignores its own timeout, a hung rollback), so a hung database is a 503 within
+about two seconds. Only migrations, whose DDL may rightly take minutes, run
+without these bounds.
 """
 
 from __future__ import annotations
@@ -24,20 +31,36 @@ from service.config.store import DatabaseURL
 from service.errors import ConfigError, StoreUnavailable
 
 UPGRADE = "shapestoken db upgrade"
-#: Seconds to wait for a connection or a statement before answering 503.
-TIMEOUT = 10
+#: Seconds to open a connection: TCP, TLS and authentication (asyncpg's ``timeout``).
+CONNECT_TIMEOUT = 1.0
+#: Seconds one statement may take (asyncpg's ``command_timeout``; for SQLite the
+#: busy timeout, how long a reader or writer waits for another's lock).
+STATEMENT_TIMEOUT = 1.0
+#: Seconds to wait for a pooled connection when every one is in use.
+POOL_TIMEOUT = 1.0
+#: Seconds a whole store call may take, whatever the driver does: the backstop.
+DEADLINE = 2.0
+#: Migrations only: a DDL statement on a large table may rightly take long.
+MIGRATION_TIMEOUT = 600.0
 
 
-def create_engine(database: DatabaseURL) -> AsyncEngine:
-    """An async engine with a connection pool; it connects on first use."""
+def create_engine(database: DatabaseURL, *, migrations: bool = False) -> AsyncEngine:
+    """An async engine with a bounded connection pool; it connects on first use.
+
+    ``migrations`` lifts the statement bound for ``shapestoken db upgrade``.
+    """
     url = database.url.reveal().decode()
+    statement = MIGRATION_TIMEOUT if migrations else STATEMENT_TIMEOUT
     if database.dialect == "sqlite":
         # sqlite3's busy timeout: a writer waits for another (a CLI, a second worker).
-        return create_async_engine(url, connect_args={"timeout": TIMEOUT})
+        return create_async_engine(
+            url, pool_timeout=POOL_TIMEOUT, connect_args={"timeout": statement}
+        )
     return create_async_engine(
         url,
         pool_pre_ping=True,  # a connection the server closed is replaced, not failed
-        connect_args={"timeout": TIMEOUT, "command_timeout": TIMEOUT},
+        pool_timeout=POOL_TIMEOUT,
+        connect_args={"timeout": CONNECT_TIMEOUT, "command_timeout": statement},
     )
 
 
@@ -76,7 +99,7 @@ async def upgrade(engine: AsyncEngine, database: DatabaseURL) -> tuple[str | Non
     """Create or migrate the schema to the head; returns (before, after)."""
     if database.sqlite_path is not None:
         database.sqlite_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    async with connect(engine, begin=True) as connection:
+    async with connect(engine, begin=True, deadline=None) as connection:
         before = await connection.run_sync(_current)
         await connection.run_sync(_upgrade)
         return before, await connection.run_sync(_current) or head()
@@ -108,7 +131,7 @@ def prepare(database: DatabaseURL, *, migrate: bool) -> None:
     """At start-up, before the server's event loop: migrate (development) or check."""
 
     async def run() -> None:
-        engine = create_engine(database)
+        engine = create_engine(database, migrations=migrate)
         try:
             if migrate:
                 await upgrade(engine, database)
@@ -125,15 +148,22 @@ def prepare(database: DatabaseURL, *, migrate: bool) -> None:
 
 
 @contextlib.asynccontextmanager
-async def connect(engine: AsyncEngine, *, begin: bool = False) -> AsyncIterator[AsyncConnection]:
-    """A connection (in a transaction with ``begin``); driver errors become 503s."""
+async def connect(
+    engine: AsyncEngine, *, begin: bool = False, deadline: float | None = DEADLINE
+) -> AsyncIterator[AsyncConnection]:
+    """A connection (in a transaction with ``begin``); driver errors become 503s.
+
+    Everything in the block, from waiting for the pool to the last statement and
+    the connection's return, ends within ``deadline`` seconds (None: migrations).
+    """
     try:
-        if begin:
-            async with engine.begin() as connection:
-                yield connection
-        else:
-            async with engine.connect() as connection:
-                yield connection
+        async with asyncio.timeout(deadline):
+            if begin:
+                async with engine.begin() as connection:
+                    yield connection
+            else:
+                async with engine.connect() as connection:
+                    yield connection
     except IntegrityError:
         raise  # a constraint said no: the caller decides (a duplicate id is retried)
     except (SQLAlchemyError, OSError) as exc:

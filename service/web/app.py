@@ -136,14 +136,20 @@ def create_app(settings: Settings, *, components: Components | None = None) -> S
         refreshing = None
         if components.metrics.shared_dir is not None:
             refreshing = asyncio.create_task(components.metrics.refresh_forever())
+        # Listeners for what other replicas announce (a revoked API token).
+        background = [asyncio.create_task(run()) for run in components.background]
         try:
             yield
         finally:
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if reloader is not None and reloading is not None:
-                reloader.close()
                 reloading.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reloading
+                reloader.close()
             if refreshing is not None:
                 refreshing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -45,7 +45,7 @@ COOKIE = "shapestoken_admin"
 ACTOR = "dashboard"
 #: Fixed messages for ?notice=…, so nothing from the URL is ever shown.
 NOTICES = {
-    "revoked": "The token is revoked. Integrations using it are refused from now on.",
+    "revoked": "The token is revoked. Integrations using it are refused everywhere within {reach}.",
     "shown_once": "That token was already created and shown; it is in the list below.",
     "signed_out": "You are signed out.",
 }
@@ -112,7 +112,7 @@ class AdminEndpoints:
         except ServiceError as exc:
             return self._error(request, exc)
         now = utc(self.components.now())
-        notice = NOTICES.get(request.query_params.get("notice", ""))
+        notice = NOTICES.get(request.query_params.get("notice", ""), "").format(reach=self._reach())
         rows = [(token, token.status(now)) for token in tokens]
         return self._page(request, "list.html", {"rows": rows, "notice": notice})
 
@@ -123,7 +123,7 @@ class AdminEndpoints:
                 return _redirect("/admin/")
         except ServiceError as exc:
             return self._error(request, exc)
-        notice = NOTICES.get(request.query_params.get("notice", ""))
+        notice = NOTICES.get(request.query_params.get("notice", ""), "").format(reach=self._reach())
         return self._page(request, "login.html", {"notice": notice})
 
     async def login(self, request: Request) -> Response:
@@ -208,7 +208,7 @@ class AdminEndpoints:
             record = await self._token(request)
         except ServiceError as exc:
             return self._error(request, exc)
-        return self._page(request, "revoke.html", {"record": record})
+        return self._page(request, "revoke.html", {"record": record, "reach": self._reach()})
 
     async def revoke(self, request: Request) -> Response:
         """POST /admin/tokens/{id}/revoke"""
@@ -228,6 +228,10 @@ class AdminEndpoints:
         return _redirect("/admin/?notice=revoked")
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _reach(self) -> str:
+        """How soon a revocation here holds in every server process (Redis announces it)."""
+        return f"{self.tokens.reach:g} seconds"
 
     async def _signed_in(self, request: Request) -> str | None:
         """The session id when the cookie's session is still open, else None."""
