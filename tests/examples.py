@@ -108,6 +108,24 @@ def blocks(text: str) -> list[tuple[str, str]]:
     return re.findall(r"```(\w*)\n(.*?)```", text, re.DOTALL)
 
 
+_MARKER = re.compile(r"^[ \t]*<!-- example: (?P<name>[a-z0-9-]+) -->$")
+
+
+def code_blocks(text: str) -> list[tuple[int, str, str | None]]:
+    """Every fenced code block of a page: the number of its opening line, its language
+    (``""`` for none) and the name of the example it is, if a marker line precedes it."""
+    lines, found, fenced = text.splitlines(), [], False
+    for number, line in enumerate(lines, start=1):
+        if not _FENCE.match(line):
+            continue
+        fenced = not fenced
+        if fenced:
+            marker = _MARKER.match(lines[number - 2]) if number > 1 else None
+            language = line.strip().removeprefix("```").strip()
+            found.append((number, language, marker["name"] if marker else None))
+    return found
+
+
 def tool_env(**extra: str) -> dict[str, str]:
     """The environment of a merchant's shell: no test settings, ``shapestoken`` on the PATH."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("SHAPESTOKEN")}

@@ -1,13 +1,37 @@
 """Every example of README.md and of the docs site is one a test runs (tests/examples.py
-finds them), and the README stays a short front door whose links lead into the site."""
+finds them), every block of code a reader might paste is such an example or sits in a
+section a test runs block by block, and the README stays a short front door whose links
+lead into the site."""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
+import json
+import os
 import re
+import shlex
+import shutil
+import tomllib
+from pathlib import Path
 
-from tests.examples import DOCS, README, blocks, examples, pages, section
+from starlette.testclient import TestClient
+
+from service.dev.settings import banner, development_settings
+from service.web.app import create_app
+from tests.examples import (
+    DOCS,
+    README,
+    ROOT,
+    bash,
+    blocks,
+    code_blocks,
+    example,
+    examples,
+    pages,
+    section,
+)
 
 #: The API tokens section, step by step against a real server.
 API_TOKENS = "test_docs_apitokens:test_the_api_tokens_section_works_as_pasted"
@@ -73,6 +97,48 @@ RUN_BY = {
     "server-log-config": ["test_logs:test_granian_writes_json_lines_with_the_readme_config"],
     "redis-acl": ["test_state_redis:test_the_docs_acl_user_can_do_everything_the_service_does"],
     "redis-sizing": ["test_state_redis:test_the_docs_sizing_commands_work_as_pasted"],
+    "two-commands": ["test_docs:test_the_two_commands_are_the_scripts_of_the_checkout"],
+    "two-commands-development": ["test_docs:test_the_two_commands_are_the_scripts_of_the_checkout"],
+    "first-token": ["test_docs:test_the_readmes_token_answer_is_a_development_mints"],
+    "part-of-the-suite": [
+        "test_docs:test_the_commands_that_run_a_part_of_the_suite_name_what_exists"
+    ],
+    "bench-commands": ["test_docs:test_the_bench_commands_exist_and_take_their_options"],
+    "complete-config": ["test_docs_config:test_the_complete_example_loads_and_sets_every_key"],
+    "shapestoken-by-path": [
+        "test_docs_shell:test_the_shapestoken_command_by_its_path_or_activated"
+    ],
+    "shapestoken-activated": [
+        "test_docs_shell:test_the_shapestoken_command_by_its_path_or_activated"
+    ],
+    "procfile-local-config": ["test_docs_shell:test_the_procfiles_command_runs_on_your_machine"],
+    "procfile-local-steps": ["test_docs_shell:test_the_procfiles_command_runs_on_your_machine"],
+    "keys-rotation": ["test_docs_shell:test_the_keys_commands_make_the_keys_the_server_publishes"],
+    "state-redis": ["test_docs_shell:test_a_customer_is_blocked_and_unblocked_as_pasted"],
+    "block-customer": ["test_docs_shell:test_a_customer_is_blocked_and_unblocked_as_pasted"],
+    "customer-token-curl": ["test_docs_shell:test_a_customer_is_blocked_and_unblocked_as_pasted"],
+    "customer-token-answer": ["test_docs_shell:test_a_customer_is_blocked_and_unblocked_as_pasted"],
+    "me-curl": ["test_docs_shell:test_a_customer_is_blocked_and_unblocked_as_pasted"],
+    "request-line": ["test_docs_shell:test_the_documented_log_lines_have_the_servers_fields"],
+    "startup-line": ["test_docs_shell:test_the_documented_log_lines_have_the_servers_fields"],
+    "sign-timestamped": ["test_docs_shell:test_a_timestamped_signature_from_the_cli_mints"],
+    "introspect-answer": ["test_docs_backends:test_every_curl_example_works_as_pasted"],
+}
+
+#: The languages of code a reader runs or pastes. Blocks in others (JSON answers) and
+#: without one (log lines, pictures) are output: a test compares one with the real
+#: thing where there is one (a named example), and need not.
+RUNNABLE = {"sh", "bash", "python", "py", "js", "javascript", "liquid", "toml", "html"}
+
+#: The sections whose every block a test runs, and that test: a block added there is
+#: run without a name of its own.
+RUN_BLOCK_BY_BLOCK = {
+    ("guides/backends.md", "OAuth 2.0 clients"): (
+        "test_docs_backends:test_every_curl_example_works_as_pasted"
+    ),
+    ("guides/your-api.md", "Ask the service: introspection"): (
+        "test_docs_backends:test_every_curl_example_works_as_pasted"
+    ),
 }
 
 
@@ -85,6 +151,36 @@ def test_every_example_is_run_by_a_test_that_reads_it() -> None:
             assert callable(getattr(module, function)), test
             # Read by the test itself, or by the fixtures and helpers of its module.
             assert f'"{name}"' in inspect.getsource(module), f"{module_name} never reads {name!r}"
+
+
+def test_every_block_of_code_is_an_example_or_in_a_section_run_block_by_block() -> None:
+    covered: dict[Path, list[range]] = {}
+    for (name, title), test in RUN_BLOCK_BY_BLOCK.items():
+        module_name, function = test.split(":")
+        module = importlib.import_module(f"tests.{module_name}")
+        assert callable(getattr(module, function)), test
+        assert f'"{title}"' in inspect.getsource(module), f"{module_name} never reads {title!r}"
+        path = README if name == "README.md" else DOCS / name
+        text, part = path.read_text(encoding="utf-8"), section(title, name)
+        first = text[: text.index(part)].count("\n") + 1
+        covered.setdefault(path, []).append(range(first, first + part.count("\n")))
+    unrun = [
+        f"{path.relative_to(ROOT)}:{line} ({language})"
+        for path in pages()
+        for line, language, name in code_blocks(path.read_text(encoding="utf-8"))
+        if language in RUNNABLE
+        and not (name in examples() and name in RUN_BY)
+        and not any(line in lines for lines in covered.get(path, []))
+    ]
+    assert not unrun, (
+        "code no test runs: mark it `<!-- example: <name> -->` and add a test to RUN_BY, "
+        f"or put it in a section of RUN_BLOCK_BY_BLOCK: {', '.join(unrun)}"
+    )
+
+
+def test_a_block_is_known_by_its_opening_line_and_its_marker() -> None:
+    text = "x\n<!-- example: one -->\n```sh\necho\n```\n\n  ```toml\na = 1\n  ```\n```\nout\n```\n"
+    assert code_blocks(text) == [(3, "sh", "one"), (7, "toml", None), (10, "", None)]
 
 
 def test_examples_are_found_inside_list_items_too() -> None:
@@ -125,3 +221,70 @@ def test_the_readmes_links_into_the_docs_lead_to_pages_and_headings() -> None:
             headings = re.findall(r"^#+ (.+)$", (DOCS / page).read_text("utf-8"), re.MULTILINE)
             slugs = {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-") for h in headings}
             assert anchor in slugs, f"docs/{page}#{anchor}"
+
+
+def test_the_two_commands_are_the_scripts_of_the_checkout() -> None:
+    for name in ("two-commands", "two-commands-development"):
+        commands = [shlex.split(line, comments=True) for line in example(name).splitlines()]
+        assert commands == [["./scripts/serve"], ["./scripts/test"]], name
+        for (command,) in commands:
+            script = ROOT / command
+            assert script.is_file() and os.access(script, os.X_OK), command
+            bash(f"bash -n {command}", cwd=ROOT)  # a shell script that parses
+
+
+def test_the_readmes_token_answer_is_a_development_mints(tmp_path: Path) -> None:
+    # Step 2 of "Five minutes": the curl that development mode prints, and its answer.
+    settings = development_settings(8000, state_dir=tmp_path)
+    (curl,) = [line for line in banner(settings, state_dir=tmp_path) if "curl" in line]
+    body = re.search(r"-d '(\{.*\})'", curl)
+    assert body
+    with TestClient(create_app(settings), base_url="http://127.0.0.1:8000") as client:
+        answer = client.post(
+            "/v1/shops/demo.myshopify.com/customer-token", json=json.loads(body[1])
+        )
+    assert answer.status_code == 200
+    shown = json.loads(example("first-token"))
+    assert set(shown) == set(answer.json())
+    for field in ("token_type", "expires_in", "identifier", "scope"):
+        assert shown[field] == answer.json()[field], field
+
+
+def test_the_commands_that_run_a_part_of_the_suite_name_what_exists() -> None:
+    pytest_options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
+    markers = {line.split(":")[0] for line in pytest_options["ini_options"]["markers"]}
+    scripts = json.loads((ROOT / "package.json").read_text())["scripts"]
+    for line in example("part-of-the-suite").splitlines():
+        words = shlex.split(line, comments=True)
+        if words[:3] == [".venv/bin/python", "-m", "pytest"]:
+            assert importlib.util.find_spec("pytest") is not None
+            files = [ROOT / word for word in words if word.startswith("tests/")]
+            assert all(file.is_file() for file in files), line
+            for option, value in zip(words[3:], words[4:], strict=False):
+                if option == "-m":
+                    names = set(value.split()) - {"and", "or", "not"}
+                    assert names <= markers, line
+                if option == "-k":
+                    tests = "".join(file.read_text(encoding="utf-8") for file in files)
+                    assert re.search(rf"^def test_\w*{value}", tests, re.MULTILINE), line
+        elif words[0] == "npm":
+            assert shutil.which("npm"), "npm is not installed"
+            script = words[1] if words[1] != "run" else words[2]
+            assert script in scripts, line
+        elif words[0] == ".venv/bin/mkdocs":
+            helped = bash(f"{shlex.join(words[:2])} --help", cwd=ROOT).stdout
+            assert all(word in helped for word in words if word.startswith("--")), line
+        else:
+            raise AssertionError(f"no check for this command: {line}")
+
+
+def test_the_bench_commands_exist_and_take_their_options() -> None:
+    # The benchmark itself takes minutes: each command's --help, run as pasted from the
+    # repository root, proves its module, and lists every option the comments name.
+    for line in example("bench-commands").splitlines():
+        command, _, comment = line.partition("#")
+        assert command.startswith(".venv/bin/python -m bench"), line
+        helped = bash(f"{command.strip()} --help", cwd=ROOT).stdout
+        assert "usage:" in helped, line
+        for option in re.findall(r"--[a-z][a-z-]*", comment):
+            assert option in helped, f"{option} of: {line}"

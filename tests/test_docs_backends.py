@@ -9,6 +9,7 @@ verifier runs against the token the JSON example got.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -78,6 +79,8 @@ def a_token(identifier: str) -> Callable[[str], None]:
 
 def active_client_token(output: str) -> None:
     (body,) = json_documents(output)
+    # The fields the HTTP reference shows for a client's token.
+    assert set(body) == set(json.loads(example("introspect-answer")))
     assert body["active"] is True and body["client_id"] == "crm-sync"
     assert body["token_use"] == "client_credentials"
 
