@@ -299,7 +299,7 @@ CRM = "crm-sync"
 CRM_SECRET = "crm-secret-" + "k" * 40
 
 
-def service_config(url: str) -> str:
+def service_config(url: str, state: str = "memory") -> str:
     """A config for the real service: a shop, an API client, an introspecting gateway,
     API tokens in SQLite, and rotated keys that sign at once."""
 
@@ -310,6 +310,7 @@ def service_config(url: str) -> str:
 issuer = "{url}"
 signing_key_dir = "keys"
 key_activation_delay = 0
+state = "{state}"
 database = "sqlite:///shapestoken.db"
 api_scopes = ["profiles:read", "profiles:write"]
 
@@ -342,6 +343,8 @@ class Service:
     directory: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    #: The service's state: "memory", or a Redis URL (revocations then reach it in 2 s).
+    state: str = "memory"
 
     @property
     def url(self) -> str:
@@ -375,7 +378,7 @@ class Service:
 
     def prepare(self) -> Service:
         self.directory.mkdir(parents=True, exist_ok=True)
-        (self.directory / "shapestoken.toml").write_text(service_config(self.url))
+        (self.directory / "shapestoken.toml").write_text(service_config(self.url, self.state))
         self.command("keys", "generate")
         self.command("db", "upgrade")
         return self
