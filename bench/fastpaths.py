@@ -13,7 +13,8 @@ the best of several rounds (CPU time per call, in µs):
 
 A fast path stays only while it saves a part of a mint worth keeping; the docs'
 performance page has the figures and the rule. Tests hold each one equal to its
-library (tests/test_tokens.py, tests/test_accesslog.py, tests/test_deadline.py).
+library (tests/signing/test_jws.py, tests/observability/test_accesslog.py,
+tests/support/test_deadline.py).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 An example is a fenced code block right after an ``<!-- example: <name> -->`` line;
 names are unique across every page. Tests take them from here instead of keeping
-copies, so an example that stops working fails a test; ``tests/test_docs.py`` checks
+copies, so an example that stops working fails a test; ``tests/docs/test_examples.py`` checks
 that each one is run.
 
 Shell examples run as a merchant pastes them: in bash, with the installed

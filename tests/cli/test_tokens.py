@@ -29,7 +29,7 @@ from service.web.admin.forms import NewToken
 from service.web.app import create_app
 from service.wiring import build_components
 from tests.conftest import SECRET, Clock
-from tests.oauth import GATEWAY_TOML, answer
+from tests.oauth_clients import GATEWAY_TOML, answer
 from tests.servers import config_toml, server_env, shapestoken
 
 SCOPES = '["profiles:read", "profiles:write", "orders:read"]'

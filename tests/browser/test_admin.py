@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from service.config.store import DatabaseURL
 from tests.conftest import ADMIN_PASSWORD, admin_password_hash
-from tests.oauth import GATEWAY_TOML, introspect_at
+from tests.oauth_clients import GATEWAY_TOML, introspect_at
 from tests.servers import Server, config_toml, free_port, shapestoken, start_server
 from tests.storefront import HTTP_ERROR, PageErrors
 

@@ -28,7 +28,7 @@ from tests.conftest import (
     sign,
 )
 from tests.helpers import URL, assert_error
-from tests.oauth import (
+from tests.oauth_clients import (
     CLIENTS,
     CRM,
     CRM_SECRET,

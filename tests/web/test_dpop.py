@@ -29,7 +29,7 @@ from tests.conftest import (
 )
 from tests.dpop import ME_URL, OAUTH_URL, TOKEN_URL, ProofKey
 from tests.helpers import PROXY_SECRET, proxied_query
-from tests.oauth import CLIENTS, CRM, CRM_SECRET, WEB, answer
+from tests.oauth_clients import CLIENTS, CRM, CRM_SECRET, WEB, answer
 
 PATH = f"/v1/shops/{SHOP}/customer-token"
 BODY = {"id": "42", "signature": sign("42")}

@@ -32,7 +32,7 @@ from service.support.clock import LEEWAY
 from tests.conftest import SECRET, Clock, sign
 from tests.dpop import ProofKey
 from tests.helpers import PROXY_SECRET, proxied_query
-from tests.oauth import basic, introspect_at
+from tests.oauth_clients import basic, introspect_at
 from tests.redis_server import RedisServer
 from tests.servers import (
     MINT,

@@ -34,47 +34,47 @@ from tests.examples import (
 )
 
 #: The API tokens section, step by step against a real server.
-API_TOKENS = "test_docs_apitokens:test_the_api_tokens_section_works_as_pasted"
+API_TOKENS = "docs.test_apitokens:test_the_api_tokens_section_works_as_pasted"
 
 #: Each example, and the tests that run it as written.
 RUN_BY = {
     "head": [
-        "test_browser_placement:test_a_deferred_theme_script_and_the_service_hosted_script",
-        "test_browser_placement:test_a_module_next_to_a_classic_script_shares_its_one_client",
-        "test_browser_placement:test_a_page_on_a_foreign_origin_gets_a_network_error_naming_allowed_origins",
+        "browser.test_placement:test_a_deferred_theme_script_and_the_service_hosted_script",
+        "browser.test_placement:test_a_module_next_to_a_classic_script_shares_its_one_client",
+        "browser.test_placement:test_a_page_on_a_foreign_origin_gets_a_network_error_naming_allowed_origins",
     ],
     "script-tag": [
-        "test_browser_placement:test_code_in_a_section_before_a_classic_script_tag_load_gets_a_token",
-        "test_browser_placement:test_a_script_tag_in_head_before_the_snippet_still_finds_the_config",
+        "browser.test_placement:test_code_in_a_section_before_a_classic_script_tag_load_gets_a_token",
+        "browser.test_placement:test_a_script_tag_in_head_before_the_snippet_still_finds_the_config",
     ],
     "dpop-info": [
-        "test_browser_dpop:test_the_theme_guides_dpop_info_example_says_the_token_is_bound"
+        "browser.test_dpop:test_the_theme_guides_dpop_info_example_says_the_token_is_bound"
     ],
-    "api-origins": ["test_liquid_snippet:test_the_readme_api_origins_example_renders_its_origins"],
+    "api-origins": ["theme.test_snippet:test_the_readme_api_origins_example_renders_its_origins"],
     "section": [
-        "test_browser_placement:test_code_in_a_section_before_a_classic_script_tag_load_gets_a_token",
-        "test_browser_placement:test_a_guest_page_says_so_in_every_placement",
-        "test_browser_placement:test_a_page_on_a_foreign_origin_gets_a_network_error_naming_allowed_origins",
+        "browser.test_placement:test_code_in_a_section_before_a_classic_script_tag_load_gets_a_token",
+        "browser.test_placement:test_a_guest_page_says_so_in_every_placement",
+        "browser.test_placement:test_a_page_on_a_foreign_origin_gets_a_network_error_naming_allowed_origins",
     ],
     "theme-script": [
-        "test_browser_placement:test_a_deferred_theme_script_and_the_service_hosted_script",
-        "test_browser_placement:test_a_guest_page_says_so_in_every_placement",
+        "browser.test_placement:test_a_deferred_theme_script_and_the_service_hosted_script",
+        "browser.test_placement:test_a_guest_page_says_so_in_every_placement",
     ],
     "module": [
-        "test_browser_placement:test_a_module_imports_the_named_exports_from_the_mjs",
-        "test_browser_placement:test_a_guest_page_says_so_in_every_placement",
+        "browser.test_placement:test_a_module_imports_the_named_exports_from_the_mjs",
+        "browser.test_placement:test_a_guest_page_says_so_in_every_placement",
     ],
     "shapes-sdk": [
-        "test_browser_placement:test_shapes_token_change_fires_and_the_sdk_recipe_follows_it",
-        "test_browser_placement:test_a_token_changed_in_another_tab_reaches_this_tabs_sdk",
-        "test_browser_guests:test_a_guest_gets_an_anonymous_token_logs_in_and_logs_out",
+        "browser.test_placement:test_shapes_token_change_fires_and_the_sdk_recipe_follows_it",
+        "browser.test_placement:test_a_token_changed_in_another_tab_reaches_this_tabs_sdk",
+        "browser.test_guests:test_a_guest_gets_an_anonymous_token_logs_in_and_logs_out",
     ],
     "guest-config": [
-        "test_browser_guests:test_a_guest_gets_an_anonymous_token_logs_in_and_logs_out",
+        "browser.test_guests:test_a_guest_gets_an_anonymous_token_logs_in_and_logs_out",
     ],
     "guest-snippet": [
-        "test_browser_guests:test_a_guest_gets_an_anonymous_token_logs_in_and_logs_out",
-        "test_browser_guests:test_a_guest_page_on_a_foreign_origin_gets_a_network_error_naming_the_clients_origins",
+        "browser.test_guests:test_a_guest_gets_an_anonymous_token_logs_in_and_logs_out",
+        "browser.test_guests:test_a_guest_page_on_a_foreign_origin_gets_a_network_error_naming_the_clients_origins",
     ],
     "api-tokens-config": [API_TOKENS],
     "db-upgrade": [API_TOKENS],
@@ -84,45 +84,53 @@ RUN_BY = {
     "introspect-api-token": [API_TOKENS],
     "introspect-api-token-answer": [API_TOKENS],
     "tokens-revoke": [API_TOKENS],
-    "verify-customer": ["test_e2e:test_the_docs_customer_verifier_works_as_pasted"],
+    "verify-customer": ["e2e.test_service:test_the_docs_customer_verifier_works_as_pasted"],
     "verify-backend": [
-        "test_docs_backends:test_the_python_verifier_accepts_a_backend_token_and_refuses_others"
+        "docs.test_backends:test_the_python_verifier_accepts_a_backend_token_and_refuses_others"
     ],
-    "api-cors": ["test_docs_cors:test_the_api_cors_example_answers_the_storefronts_preflight"],
+    "api-cors": ["docs.test_cors:test_the_api_cors_example_answers_the_storefronts_preflight"],
     "verifier-starlette": [
-        "test_docs_cors:test_the_verifier_example_refuses_a_request_without_a_token_and_answers_cors"
+        "docs.test_cors:test_the_verifier_example_refuses_a_request_without_a_token_and_answers_cors"
     ],
-    "access-log-config": ["test_accesslog:test_a_real_server_writes_or_skips_request_lines"],
-    "access-log-cost": ["test_accesslog:test_the_readme_measures_a_request_line_as_pasted"],
-    "server-log-config": ["test_logs:test_granian_writes_json_lines_with_the_readme_config"],
-    "redis-acl": ["test_state_redis:test_the_docs_acl_user_can_do_everything_the_service_does"],
-    "redis-sizing": ["test_state_redis:test_the_docs_sizing_commands_work_as_pasted"],
-    "two-commands": ["test_docs:test_the_two_commands_are_the_scripts_of_the_checkout"],
-    "two-commands-development": ["test_docs:test_the_two_commands_are_the_scripts_of_the_checkout"],
-    "first-token": ["test_docs:test_the_readmes_token_answer_is_a_development_mints"],
+    "access-log-config": [
+        "observability.test_accesslog:test_a_real_server_writes_or_skips_request_lines"
+    ],
+    "access-log-cost": [
+        "observability.test_accesslog:test_the_readme_measures_a_request_line_as_pasted"
+    ],
+    "server-log-config": [
+        "observability.test_logs:test_granian_writes_json_lines_with_the_readme_config"
+    ],
+    "redis-acl": ["state.test_redis:test_the_docs_acl_user_can_do_everything_the_service_does"],
+    "redis-sizing": ["state.test_redis:test_the_docs_sizing_commands_work_as_pasted"],
+    "two-commands": ["docs.test_examples:test_the_two_commands_are_the_scripts_of_the_checkout"],
+    "two-commands-development": [
+        "docs.test_examples:test_the_two_commands_are_the_scripts_of_the_checkout"
+    ],
+    "first-token": ["docs.test_examples:test_the_readmes_token_answer_is_a_development_mints"],
     "part-of-the-suite": [
-        "test_docs:test_the_commands_that_run_a_part_of_the_suite_name_what_exists"
+        "docs.test_examples:test_the_commands_that_run_a_part_of_the_suite_name_what_exists"
     ],
-    "bench-commands": ["test_docs:test_the_bench_commands_exist_and_take_their_options"],
-    "complete-config": ["test_docs_config:test_the_complete_example_loads_and_sets_every_key"],
+    "bench-commands": ["docs.test_examples:test_the_bench_commands_exist_and_take_their_options"],
+    "complete-config": ["docs.test_config:test_the_complete_example_loads_and_sets_every_key"],
     "shapestoken-by-path": [
-        "test_docs_shell:test_the_shapestoken_command_by_its_path_or_activated"
+        "docs.test_shell:test_the_shapestoken_command_by_its_path_or_activated"
     ],
     "shapestoken-activated": [
-        "test_docs_shell:test_the_shapestoken_command_by_its_path_or_activated"
+        "docs.test_shell:test_the_shapestoken_command_by_its_path_or_activated"
     ],
-    "procfile-local-config": ["test_docs_shell:test_the_procfiles_command_runs_on_your_machine"],
-    "procfile-local-steps": ["test_docs_shell:test_the_procfiles_command_runs_on_your_machine"],
-    "keys-rotation": ["test_docs_shell:test_the_keys_commands_make_the_keys_the_server_publishes"],
-    "state-redis": ["test_docs_shell:test_a_customer_is_blocked_and_unblocked_as_pasted"],
-    "block-customer": ["test_docs_shell:test_a_customer_is_blocked_and_unblocked_as_pasted"],
-    "customer-token-curl": ["test_docs_shell:test_a_customer_is_blocked_and_unblocked_as_pasted"],
-    "customer-token-answer": ["test_docs_shell:test_a_customer_is_blocked_and_unblocked_as_pasted"],
-    "me-curl": ["test_docs_shell:test_a_customer_is_blocked_and_unblocked_as_pasted"],
-    "request-line": ["test_docs_shell:test_the_documented_log_lines_have_the_servers_fields"],
-    "startup-line": ["test_docs_shell:test_the_documented_log_lines_have_the_servers_fields"],
-    "sign-timestamped": ["test_docs_shell:test_a_timestamped_signature_from_the_cli_mints"],
-    "introspect-answer": ["test_docs_backends:test_every_curl_example_works_as_pasted"],
+    "procfile-local-config": ["docs.test_shell:test_the_procfiles_command_runs_on_your_machine"],
+    "procfile-local-steps": ["docs.test_shell:test_the_procfiles_command_runs_on_your_machine"],
+    "keys-rotation": ["docs.test_shell:test_the_keys_commands_make_the_keys_the_server_publishes"],
+    "state-redis": ["docs.test_shell:test_a_customer_is_blocked_and_unblocked_as_pasted"],
+    "block-customer": ["docs.test_shell:test_a_customer_is_blocked_and_unblocked_as_pasted"],
+    "customer-token-curl": ["docs.test_shell:test_a_customer_is_blocked_and_unblocked_as_pasted"],
+    "customer-token-answer": ["docs.test_shell:test_a_customer_is_blocked_and_unblocked_as_pasted"],
+    "me-curl": ["docs.test_shell:test_a_customer_is_blocked_and_unblocked_as_pasted"],
+    "request-line": ["docs.test_shell:test_the_documented_log_lines_have_the_servers_fields"],
+    "startup-line": ["docs.test_shell:test_the_documented_log_lines_have_the_servers_fields"],
+    "sign-timestamped": ["docs.test_shell:test_a_timestamped_signature_from_the_cli_mints"],
+    "introspect-answer": ["docs.test_backends:test_every_curl_example_works_as_pasted"],
 }
 
 #: The languages of code a reader runs or pastes. Blocks in others (JSON answers) and
@@ -134,10 +142,10 @@ RUNNABLE = {"sh", "bash", "python", "py", "js", "javascript", "liquid", "toml", 
 #: run without a name of its own.
 RUN_BLOCK_BY_BLOCK = {
     ("guides/backends.md", "OAuth 2.0 clients"): (
-        "test_docs_backends:test_every_curl_example_works_as_pasted"
+        "docs.test_backends:test_every_curl_example_works_as_pasted"
     ),
     ("guides/your-api.md", "Ask the service: introspection"): (
-        "test_docs_backends:test_every_curl_example_works_as_pasted"
+        "docs.test_backends:test_every_curl_example_works_as_pasted"
     ),
 }
 

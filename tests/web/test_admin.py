@@ -20,7 +20,7 @@ from service.web.app import create_app
 from service.wiring import build_components
 from tests.conftest import ADMIN_PASSWORD, ISSUER, Clock, make_settings
 from tests.helpers import SESSION_SECRET, migrated, store_config
-from tests.oauth import CLIENTS, answer
+from tests.oauth_clients import CLIENTS, answer
 
 TOKEN = re.compile(r"stk_[A-Za-z0-9_-]{43}_[0-9A-Za-z]{6}")
 

@@ -26,7 +26,7 @@ from tests.conftest import (
 )
 from tests.helpers import TOKEN_KEYS, URL, assert_error, post_json
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_valid_signature_gets_a_token(client: TestClient, clock: Clock) -> None:

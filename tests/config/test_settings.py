@@ -10,7 +10,7 @@ from service.config.advice import config_warnings
 from service.config.values import key_path
 from service.errors import ConfigError
 from tests.conftest import SECRET, admin_password_hash
-from tests.oauth import secret_hash
+from tests.oauth_clients import secret_hash
 
 ENV = {"ACME_ID_SECRET": SECRET, "ACME_ID_SECRET_PREVIOUS": "p" * 32}
 

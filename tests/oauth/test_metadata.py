@@ -5,7 +5,7 @@ from __future__ import annotations
 from service.oauth.metadata import authorization_server_metadata
 from service.oauth.registry import ClientRegistry
 from tests.conftest import ISSUER, ClientFactory
-from tests.oauth import CLIENTS
+from tests.oauth_clients import CLIENTS
 
 
 def test_the_document_over_http(client_factory: ClientFactory) -> None:

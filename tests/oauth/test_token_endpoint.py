@@ -17,7 +17,7 @@ from service.oauth.grants import TokenGrant
 from service.state.redis import RedisState
 from tests.conftest import AUDIENCE, ISSUER, ORIGIN, ClientFactory, Clock, Run
 from tests.helpers import TOKEN_KEYS, assert_error
-from tests.oauth import (
+from tests.oauth_clients import (
     CLIENTS,
     CRM,
     CRM_PREVIOUS,

@@ -29,7 +29,7 @@ from service.web.openapi.document import document
 from service.wiring import build_components
 from tests.conftest import ISSUER, SECRET, SHOP, Clock, make_settings, sign
 from tests.helpers import migrated, store_config
-from tests.oauth import CLIENTS as OAUTH_CLIENTS
+from tests.oauth_clients import CLIENTS as OAUTH_CLIENTS
 from tests.servers import Server, config_toml, free_port, start_procfile
 
 #: Methods the router adds by itself (HEAD with every GET).

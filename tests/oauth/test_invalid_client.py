@@ -16,7 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import ClientFactory
-from tests.oauth import CLIENTS, CRM, CRM_SECRET, GATEWAY, GATEWAY_SECRET, WEB, basic
+from tests.oauth_clients import CLIENTS, CRM, CRM_SECRET, GATEWAY, GATEWAY_SECRET, WEB, basic
 
 WRONG = "wrong-" + "x" * 40
 UNKNOWN = "nobody"

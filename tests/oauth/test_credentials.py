@@ -11,7 +11,7 @@ from service.errors import InvalidRequest
 from service.oauth.credentials import presented_credentials
 from service.oauth.errors import BASIC_CHALLENGE, InvalidClient
 from service.oauth.params import oauth_params
-from tests.oauth import basic
+from tests.oauth_clients import basic
 
 SPECIAL = "a:b+c/d%e&f=g h" + "x" * 32
 

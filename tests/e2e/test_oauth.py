@@ -22,7 +22,7 @@ from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
 
 from tests.conftest import SECRET, sign
-from tests.oauth import secret_hash
+from tests.oauth_clients import secret_hash
 from tests.servers import Server, config_toml, free_port, start_server, verify
 
 pytestmark = pytest.mark.e2e

@@ -27,8 +27,8 @@ from service.observability.multiprocess import PREFIX
 from service.support.secret import Secret
 from tests.conftest import SECRET, SHOP, ClientFactory, Clock, make_shop, sign
 from tests.helpers import PROXY_SECRET, proxied_query
-from tests.oauth import CLIENTS as OAUTH_CLIENTS
-from tests.oauth import crm_token, web_token
+from tests.oauth_clients import CLIENTS as OAUTH_CLIENTS
+from tests.oauth_clients import crm_token, web_token
 from tests.servers import Server, config_toml, free_port, start_procfile, start_server
 
 MINTS = (

@@ -29,7 +29,7 @@ from service.store.stk import new_token
 from service.web.app import create_app
 from service.wiring import build_components
 from tests.conftest import ISSUER, Clock, make_settings
-from tests.oauth import CLIENTS, introspect
+from tests.oauth_clients import CLIENTS, introspect
 
 SCOPES = ("profiles:read",)
 CALLERS = 41

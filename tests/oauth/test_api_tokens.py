@@ -31,7 +31,7 @@ from service.wiring import Components, build_components
 from tests.conftest import ISSUER, ClientFactory, Clock, make_settings
 from tests.databases import Postgres
 from tests.helpers import assert_error
-from tests.oauth import (
+from tests.oauth_clients import (
     CLIENTS,
     CRM,
     CRM_SECRET,

@@ -1,0 +1,1 @@
+"""Tests of static/js, the dashboard and /demo in a real Chromium."""

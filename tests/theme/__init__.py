@@ -1,0 +1,1 @@
+"""Tests of liquid_snippets/ (rendered by the real Liquid engine)."""
