@@ -92,6 +92,10 @@ RUN_BY = {
     "verifier-starlette": [
         "test_docs_cors:test_the_verifier_example_refuses_a_request_without_a_token_and_answers_cors"
     ],
+    "verifier-fastapi": ["test_docs_your_api:test_the_fastapi_example_answers_as_the_guide_says"],
+    "verifier-jose": [
+        "test_docs_your_api:test_the_jose_example_takes_bearer_and_bound_tokens_and_refuses_the_rest"
+    ],
     "access-log-config": ["test_accesslog:test_a_real_server_writes_or_skips_request_lines"],
     "access-log-cost": ["test_accesslog:test_the_readme_measures_a_request_line_as_pasted"],
     "server-log-config": ["test_logs:test_granian_writes_json_lines_with_the_readme_config"],
