@@ -92,6 +92,10 @@ RUN_BY = {
     "verifier-starlette": [
         "docs.test_cors:test_the_verifier_example_refuses_a_request_without_a_token_and_answers_cors"
     ],
+    "verifier-fastapi": ["docs.test_your_api:test_the_fastapi_example_answers_as_the_guide_says"],
+    "verifier-jose": [
+        "docs.test_your_api:test_the_jose_example_takes_bearer_and_bound_tokens_and_refuses_the_rest"
+    ],
     "access-log-config": [
         "observability.test_accesslog:test_a_real_server_writes_or_skips_request_lines"
     ],
