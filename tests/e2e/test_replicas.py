@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -406,7 +407,9 @@ def run_until_logged(
     said from its start to its end: a count of ``needle`` in it is exact.
     """
     with log.open("wb") as out:
-        process = subprocess.Popen(command, env=dict(env), cwd=ROOT, stdout=out, stderr=out)
+        process = subprocess.Popen(
+            command, env=dict(env), cwd=ROOT, stdout=out, stderr=out, start_new_session=True
+        )
     try:
         deadline = time.monotonic() + 30
         while log.read_text().count(needle) < 2 or not healthy(port):
@@ -414,8 +417,14 @@ def run_until_logged(
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        # The whole group: a server's workers are its children. A server slow to stop
+        # on a busy machine is killed; its log up to then is all the test reads.
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
     return log.read_text()
 
 
