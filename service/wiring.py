@@ -29,6 +29,7 @@ from service.state import State
 from service.state.memory import MemoryState
 
 if TYPE_CHECKING:
+    from service.admin.services import Administration
     from service.store.apitokens import ApiTokenStore
     from service.store.sessions import AdminSessions
 
@@ -50,6 +51,8 @@ class Components:
     admin_sessions: AdminSessions | None = None
     #: Reads the signing keys again (a key directory); ``None``: they never change.
     key_source: Callable[[], list[keys.SigningKey]] | None = None
+    #: Runtime clients, blocks, tokens, administrators, audit; ``None`` without a ``database``.
+    admin: Administration | None = None
 
     async def aclose(self) -> None:
         """Release the state backend's and the database's connections."""
@@ -146,10 +149,30 @@ def build_state(
 
 def prepare_database(settings: Settings) -> None:
     """At start-up: development mode migrates; otherwise a schema behind the code is refused."""
-    if settings.store.database is not None:
-        from service.store.db import prepare
+    database = settings.store.database
+    if database is None:
+        return
+    import asyncio
 
-        prepare(settings.store.database, migrate=settings.development)
+    from service.admin.services import config_clients_in_database
+    from service.store.db import create_engine, prepare
+
+    prepare(database, migrate=settings.development)
+
+    async def overlap() -> list[str]:
+        engine = create_engine(database)
+        try:
+            return await config_clients_in_database(settings, engine)
+        finally:
+            await engine.dispose()
+
+    both = asyncio.run(overlap())
+    if both:
+        # A client lives in the config or in the database, never both.
+        raise ConfigError(
+            f'[clients."{both[0]}"] is in the config and was also added at runtime (in the '
+            "database): remove it from one of them"
+        )
 
 
 def build_store(
@@ -212,6 +235,27 @@ def build_components(
     token_store, admin_sessions = build_store(settings, now=now, monotonic=monotonic)
     # Introspection asks the database about `stk_` tokens (a test may pass its own lookup).
     api_tokens = api_tokens if api_tokens is not None else token_store
+    oauth = OAuthServer(
+        settings.clients,
+        issuer_url=settings.issuer,
+        issuer=issuer,
+        verifier=verifier,
+        state=state,
+        lookups={API_TOKEN_PREFIX: api_tokens},
+        now=now,
+    )
+    admin = None
+    if token_store is not None:
+        from service.admin.services import build_administration
+
+        admin = build_administration(
+            settings,
+            token_store.engine,
+            registry=oauth.registry,
+            state=state,
+            token_store=token_store,
+            now=now,
+        )
     return Components(
         settings=settings,
         keyring=keyring,
@@ -219,20 +263,13 @@ def build_components(
         verifier=verifier,
         state=state,
         customers=CustomerTokens(settings.shops, issuer, verifier, now=now),
-        oauth=OAuthServer(
-            settings.clients,
-            issuer_url=settings.issuer,
-            issuer=issuer,
-            verifier=verifier,
-            state=state,
-            lookups={API_TOKEN_PREFIX: api_tokens},
-            now=now,
-        ),
+        oauth=oauth,
         metrics=metrics,
         now=now,
         token_store=token_store,
         admin_sessions=admin_sessions,
         key_source=source,
+        admin=admin,
     )
 
 

@@ -29,6 +29,7 @@ FLOORS: dict[str, int] = {
     "service.store": 3,
     "service.customers": 4,
     "service.oauth": 4,
+    "service.admin": 5,
     "service.dev": 5,
     "service.wiring": 6,
     "service.web": 7,

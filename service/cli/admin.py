@@ -6,11 +6,10 @@ import argparse
 import getpass
 import sys
 
+from service.admin.accounts import MIN_PASSWORD
 from service.cli.base import Commands
 from service.config.store import MAX_PASSWORD
 from service.errors import ConfigError
-
-MIN_PASSWORD = 12
 
 
 def register(commands: Commands) -> None:

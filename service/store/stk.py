@@ -33,6 +33,8 @@ _ID = re.compile(rf"[{_ID_ALPHABET}]{{{ID_LENGTH}}}")
 MAX_NAME = 100
 #: Longest lifetime a new token may be given; beyond it, make it never expire.
 MAX_LIFETIME = 10 * 366 * 86400
+#: The scope of the admin API; a token may carry it whether or not api_scopes lists it.
+ADMIN_SCOPE = "admin"
 _DURATION = re.compile(r"([1-9][0-9]{0,5})([hdwy])", re.ASCII)
 _UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 

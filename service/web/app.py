@@ -109,6 +109,10 @@ def create_app(settings: Settings, *, components: Components | None = None) -> S
     ]
     if settings.development:
         routes.append(Route("/demo", _demo_page(settings), methods=["GET"]))
+    if components.admin is not None:
+        from service.web.adminapi import AdminAPI
+
+        routes += AdminAPI(components).routes()
     if settings.store.admin_enabled:
         from service.web.admin.endpoints import AdminEndpoints
 
@@ -128,6 +132,10 @@ def create_app(settings: Settings, *, components: Components | None = None) -> S
         refreshing = None
         if components.metrics.shared_dir is not None:
             refreshing = asyncio.create_task(components.metrics.refresh_forever())
+        # Runtime clients: read now, then whenever the database's change counter moves.
+        polling = None
+        if components.admin is not None:
+            polling = asyncio.create_task(components.admin.runtime.run())
         try:
             yield
         finally:
@@ -136,10 +144,11 @@ def create_app(settings: Settings, *, components: Components | None = None) -> S
                 reloading.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reloading
-            if refreshing is not None:
-                refreshing.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await refreshing
+            for task in (refreshing, polling):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await components.aclose()
 
     middleware = [
