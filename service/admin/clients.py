@@ -345,6 +345,8 @@ class ClientAdmin:
     def _writable(self, client_id: str) -> None:
         if client_id in self.config:
             raise ReadOnly()
+        if not CLIENT_ID.fullmatch(client_id):
+            raise NotFound("There is no such client.")
 
     async def _live(self, client_id: str) -> ClientRow:
         row = await self.store.get(client_id) if CLIENT_ID.fullmatch(client_id) else None

@@ -280,6 +280,6 @@ def _version(field: object, if_match: str | None) -> int | None:
 def _integer(value: str | None, name: str, low: int, high: int, default: int | None) -> int | None:
     if value is None:
         return default
-    if not value.isdigit() or not low <= int(value) <= high:
+    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
         raise InvalidRequest(f"`{name}`: an integer from {low} to {high}.")
     return int(value)

@@ -100,7 +100,9 @@ def create_app(settings: Settings, *, components: Components | None = None) -> S
         *OAuthEndpoints(components).routes(),
         *WellKnownEndpoints(components).routes(),
         *OpsEndpoints(components).routes(),
-        *OpenAPIEndpoint(settings.issuer, list(settings.shops)).routes(),
+        *OpenAPIEndpoint(
+            settings.issuer, list(settings.shops), admin=components.admin is not None
+        ).routes(),
         Mount(
             "/static/js",
             app=StaticHeaders(StaticFiles(directory=asset_dir("static/js"), check_dir=False)),
