@@ -206,7 +206,7 @@ def test_a_wrong_password_shows_the_form_again_and_is_logged(
 ) -> None:
     response = sign_in(client, "not the password")
     assert response.status_code == 422
-    assert "Wrong password." in response.text and 'name="password"' in response.text
+    assert "Wrong name or password." in response.text and 'name="password"' in response.text
     assert "not the password" not in response.text
     assert client.get("/admin/").status_code == 303
     assert audit.actions() == [{"action": "login_failed", "who": "admin", "ip": "testclient"}]
@@ -419,7 +419,7 @@ def test_an_edited_session_cookie_opens_nothing(client: TestClient) -> None:
     sign_in(client)
     cookie = client.cookies["shapestoken_admin"]
     payload = _cookie_payload(cookie)
-    assert set(payload) == {"sid", "csrf"}
+    assert set(payload) == {"sid", "csrf", "admin"} and payload["admin"] == "admin"
     forged_payload = base64.b64encode(json.dumps({**payload, "sid": "x" * 43}).encode()).decode()
     edits = [
         cookie[:-2] + ("AA" if not cookie.endswith("AA") else "BB"),  # the signature

@@ -104,7 +104,7 @@ def test_the_whole_dashboard(
     try:
         # A wrong password: the same page, with the error, and no session.
         sign_in(page, dashboard, "not the password")
-        expect(page.get_by_role("alert")).to_have_text("Wrong password.")
+        expect(page.get_by_role("alert")).to_have_text("Wrong name or password.")
         expect(page.get_by_label("Admin password")).to_have_attribute("aria-invalid", "true")
         if wide:
             shot(page, "login-error-1280", tmp_path)

@@ -22,6 +22,9 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from service.admin.accounts import CONFIG_ADMIN, NAME
+from service.admin.audit import administrator
+from service.admin.audit import event as audit_event
 from service.errors import NotFound, ServiceError
 from service.observability.logs import log
 from service.store.sessions import LIFETIME, AdminSessions
@@ -131,19 +134,27 @@ class AdminEndpoints:
             await self.components.state.hit("admin_login", ip)
             form = await read_form(request, timeout=self.body_timeout)
             check_csrf(request.session, form)
-            if not await self.password.verify(single(form, "password")):
+            name = (form.get("name") or [""])[0].strip() or CONFIG_ADMIN
+            if not await self._check_password(name, single(form, "password")):
                 _audit("login_failed", request)
+                shown = name if NAME.fullmatch(name) else "?"
+                await self.audit("admin.sign_in_failed", administrator(shown), shown, {"ip": ip})
                 return self._page(
-                    request, "login.html", {"error": "Wrong password."}, status_code=422
+                    request,
+                    "login.html",
+                    {"error": "Wrong name or password.", "name": shown},
+                    status_code=422,
                 )
             session_id = await self.sessions.start()
+            await self.audit("admin.sign_in", administrator(name), name, {"ip": ip})
         except ServiceError as exc:
             return self._error(request, exc)
         # A new session and CSRF token at sign-in: nothing chosen before it carries over.
         request.session.clear()
         request.session["sid"] = session_id
+        request.session["admin"] = name
         csrf_token(request.session)
-        _audit("login", request, session=AdminSessions.reference(session_id))
+        _audit("login", request, session=AdminSessions.reference(session_id), admin=name)
         return _redirect("/admin/")
 
     async def logout(self, request: Request) -> Response:
@@ -180,12 +191,15 @@ class AdminEndpoints:
             values = NewToken.parse(form, self.tokens.scopes)
             if values.errors:
                 return self._new_token_page(request, values, status_code=422)
+            actor = self._actor(request)
             record, token = await self.tokens.create(
                 name=values.name,
                 scopes=values.scopes,
                 expires_in=values.expires_in,
-                created_by="dashboard",
+                created_by=actor,
             )
+            assert self.components.admin is not None
+            await self.components.admin.tokens.record_created(record, actor)
         except ServiceError as exc:
             return self._error(request, exc)
         del request.session["form"]
@@ -215,6 +229,7 @@ class AdminEndpoints:
             session_id = await self._require_session(request, form)
             record = await self._token(request)
             await self.tokens.revoke(record.id)
+            await self.audit("token.revoke", self._actor(request), record.id, {})
         except ServiceError as exc:
             return self._error(request, exc)
         _audit(
@@ -227,11 +242,38 @@ class AdminEndpoints:
 
     # -- helpers -------------------------------------------------------------------------
 
+    async def _check_password(self, name: str, password: str) -> bool:
+        """The config's admin (an empty name), or a named administrator from the database."""
+        if name == CONFIG_ADMIN:
+            return await self.password.verify(password)
+        found = None
+        if NAME.fullmatch(name) and self.components.admin is not None:
+            found = await self.components.admin.accounts.admins.password_hash(name)
+        if found is None:
+            return await self.password.refuse(password)
+        return await self.password.verify(password, found)
+
+    async def audit(self, action: str, actor: str, target: str, details: dict[str, object]) -> None:
+        """The act in the audit trail (never a password or a token)."""
+        if self.components.admin is not None:
+            event = audit_event(self.components.now, actor, action, target, details)
+            await self.components.admin.audit.record(event)
+
+    def _actor(self, request: Request) -> str:
+        name = request.session.get("admin")
+        return administrator(name if isinstance(name, str) else CONFIG_ADMIN)
+
     async def _signed_in(self, request: Request) -> str | None:
         """The session id when the cookie's session is still open, else None."""
         session_id = request.session.get("sid")
         if isinstance(session_id, str) and await self.sessions.active(session_id):
-            return session_id
+            name = request.session.get("admin", CONFIG_ADMIN)
+            if name == CONFIG_ADMIN or (
+                self.components.admin is not None
+                and isinstance(name, str)
+                and await self.components.admin.accounts.admins.password_hash(name) is not None
+            ):
+                return session_id  # a removed administrator's session ends here
         if session_id is not None:
             request.session.clear()  # ended (logout) or expired: forget it
         return None
