@@ -10,6 +10,7 @@ is logged with who, what and the token id, never the token.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from service.web.admin.auth import (
 )
 from service.web.admin.forms import EXPIRY_CHOICES, NewToken, read_form, single
 from service.web.admin.headers import AdminHeaders
+from service.web.admin.pages import RuntimePages, when
 from service.web.http import client_ip, error_response
 from service.wiring import Components
 
@@ -65,6 +67,13 @@ class AdminEndpoints:
         self.session_secret = store.session_secret
         self.templates = Jinja2Templates(directory=HERE / "templates")
         self.templates.env.filters["time"] = _time
+        self.templates.env.filters["when"] = when
+        self.templates.env.filters["words"] = _words
+        self.templates.env.filters["json"] = _json
+        assert components.admin is not None  # a dashboard needs a database
+        self.admin = components.admin
+        self.keyring = components.keyring
+        self.pages = RuntimePages(self)
 
     def routes(self) -> list[BaseRoute]:
         issuer = self.components.settings.issuer
@@ -92,6 +101,7 @@ class AdminEndpoints:
                     Route("/tokens/new", self.create_token, methods=["POST"]),
                     Route("/tokens/{id}/revoke", self.revoke_form, methods=["GET"]),
                     Route("/tokens/{id}/revoke", self.revoke, methods=["POST"]),
+                    *self.pages.routes(),
                     Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
                 ],
                 middleware=[Middleware(AdminHeaders), session],
@@ -240,6 +250,28 @@ class AdminEndpoints:
         )
         return _redirect("/admin/?notice=revoked")
 
+    # -- what the runtime pages use (service.web.admin.pages.Kit) ------------------------
+
+    def now(self) -> float:
+        return self.components.now()
+
+    async def signed_in(self, request: Request) -> str | None:
+        return await self._signed_in(request)
+
+    async def require_session(self, request: Request, form: dict[str, list[str]]) -> str:
+        return await self._require_session(request, form)
+
+    def page(
+        self, request: Request, name: str, context: dict[str, Any], *, status_code: int = 200
+    ) -> Response:
+        return self._page(request, name, context, status_code=status_code)
+
+    def error(self, request: Request, exc: ServiceError) -> Response:
+        return self._error(request, exc)
+
+    def actor(self, request: Request) -> str:
+        return self._actor(request)
+
     # -- helpers -------------------------------------------------------------------------
 
     async def _check_password(self, name: str, password: str) -> bool:
@@ -316,6 +348,8 @@ class AdminEndpoints:
             **context,
             "csrf": csrf_token(request.session),
             "signed_in": "sid" in request.session,
+            "who": request.session.get("admin", CONFIG_ADMIN),
+            "section": request.url.path.removeprefix("/admin/").split("/")[0] or "tokens",
         }
         return self.templates.TemplateResponse(
             request, name, context, status_code=status_code, headers=headers
@@ -340,6 +374,18 @@ def _time(value: datetime | None) -> str:
     if value is None:
         return "never"
     return iso8601(value.timestamp())[:16].replace("T", " ") + " UTC"
+
+
+def _words(value: object) -> str:
+    """A list as the space-separated words a form field shows; text as it is."""
+    if isinstance(value, list | tuple):
+        return " ".join(str(item) for item in value)
+    return "" if value is None else str(value)
+
+
+def _json(value: object) -> str:
+    """An audit event's details, compact (Jinja2 escapes it for the page)."""
+    return json.dumps(value, separators=(", ", ": "), ensure_ascii=False)
 
 
 def _redirect(url: str) -> Response:
