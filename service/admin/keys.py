@@ -26,7 +26,8 @@ class KeyState:
 def key_states(ring: KeyRing, now: float) -> list[KeyState]:
     """Every key the ring holds, newest first."""
     schedule = ring.schedule()
-    active = ring.active
+    # The newest key whose start has come signs (as KeyRing.active, at ``now``).
+    active = next(key for key, starts, _ in schedule if starts is None or starts <= now)
     states = []
     for i, (key, starts, until) in enumerate(schedule):
         successor_starts = schedule[i - 1][1] if i > 0 else None
@@ -34,9 +35,9 @@ def key_states(ring: KeyRing, now: float) -> list[KeyState]:
         changes_at: float | None
         next_state: str | None
         if key is active:
-            state, changes_at, next_state = "signing", successor_starts, "retired"
-            if changes_at is not None and changes_at <= now:
-                changes_at = next_state = None
+            state, changes_at, next_state = "signing", None, None
+            if successor_starts is not None and successor_starts > now:
+                changes_at, next_state = successor_starts, "retired"
         elif starts is not None and starts > now:
             state, changes_at, next_state = "published", starts, "signing"
         else:
