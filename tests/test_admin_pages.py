@@ -9,7 +9,12 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.oauth import CRM, basic
-from tests.test_admin import csrf_of, make_client, sign_in  # noqa: F401 (make_client: a fixture)
+from tests.test_admin import (  # noqa: F401 (make_client: a fixture)
+    add_token,
+    csrf_of,
+    make_client,
+    sign_in,
+)
 
 SECRET = re.compile(r'<textarea id="new-secret"[^>]*>([A-Za-z0-9_-]{43})</textarea>')
 
@@ -138,3 +143,16 @@ def test_blocks_need_redis_and_keys_and_activity_show(client: TestClient) -> Non
         "client.create" in filtered.text
         and '<td data-label="Action"><code>admin.sign_in' not in filtered.text
     )
+
+
+def test_an_admin_token_needs_a_confirmation(client: TestClient) -> None:
+    sign_in(client)
+    unconfirmed = add_token(client, scope=["admin"])
+    assert unconfirmed.status_code == 422 and "tick the confirmation" in unconfirmed.text
+    confirmed = add_token(client, scope=["admin"], confirm_admin="on")
+    assert confirmed.status_code == 200
+    token = re.search(r"stk_[A-Za-z0-9_-]{43}_[0-9A-Za-z]{6}", confirmed.text)
+    assert token
+    # It opens the admin API.
+    headers = {"Authorization": f"Bearer {token[0]}"}
+    assert client.get("/admin/api/v1/clients", headers=headers).status_code == 200

@@ -139,6 +139,9 @@ def test_a_new_client_gets_tokens_at_once_and_its_secret_is_shown_once(admin: Ad
     assert secret not in json.dumps(listed)
     (event,) = admin.events(action="client.create")
     assert event["actor"].startswith("token:") and event["target"] == "billing"
+    # RFC 8414 metadata lists its scopes too.
+    metadata = admin.client.get("/.well-known/oauth-authorization-server").json()
+    assert "invoices:read" in metadata["scopes_supported"]
 
 
 @pytest.mark.parametrize(
@@ -388,3 +391,48 @@ def test_a_database_that_cannot_answer_is_a_503(
     response = client.get(f"{API}/clients", headers=headers)
     assert response.status_code == 503 and response.json()["error"] == "temporarily_unavailable"
     assert response.headers["retry-after"] == "1"
+
+
+def test_another_process_sees_a_change_when_it_polls_the_counter(
+    admin: Admin, migrated_database: DatabaseURL, keyring: KeyRing, clock: Clock
+) -> None:
+    """A second replica on the same database: it applies a change at its next poll
+    (every second when it runs), not before, and a poll with no change reads nothing."""
+    settings = make_settings(store=store_config(migrated_database), clients=CLIENTS)
+    replica = build_components(settings, keyring=keyring, now=clock, monotonic=clock)
+    assert replica.admin is not None
+    runtime = replica.admin.runtime
+    other = TestClient(create_app(settings, components=replica), base_url=ISSUER)
+
+    def poll() -> bool:
+        async def run() -> bool:
+            try:
+                return await runtime.poll()
+            finally:
+                await replica.token_store.aclose()  # type: ignore[union-attr]
+
+        return asyncio.run(run())
+
+    assert poll() is True  # the first poll reads everything
+    assert poll() is False  # nothing changed: the counter alone is read
+    secret = create(admin)["client_secret"]
+    assert (
+        other.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers=basic("billing", secret),
+        ).status_code
+        == 401
+    )
+    assert poll() is True
+    token = other.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, headers=basic("billing", secret)
+    )
+    assert token.status_code == 200
+    clock.advance(5)
+    assert admin.patch("/clients/billing", {"disabled": True}).status_code == 200
+    assert poll() is True
+    refused = other.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, headers=basic("billing", secret)
+    )
+    assert refused.status_code == 401

@@ -27,7 +27,7 @@ from typing import Any
 from service.admin import audit
 from service.admin.errors import ClientExists, InvalidClientMetadata, ReadOnly, VersionConflict
 from service.config import ClientConfig
-from service.config.clients import CLIENT_ID, parse_client
+from service.config.clients import CLIENT_ID, DEFAULT_TTL, parse_client
 from service.errors import ConfigError, InvalidRequest, NotFound
 from service.oauth.registry import RuntimeClient, hash_secret
 from service.store.audit import AuditEvent
@@ -209,9 +209,10 @@ class ClientAdmin:
             audiences=_optional_strings(fields, "audiences"),
             grant_types=_optional_strings(fields, "grant_types"),
             allowed_origins=_strings(fields.get("allowed_origins", []), "allowed_origins"),
-            token_ttl=_raw(fields.get("token_ttl", 3600)),
-            introspect=_raw(fields.get("introspect", False)),
-            dpop=_raw(fields.get("dpop")),
+            # Typed as the row declares; _validate checks them (types too) before a write.
+            token_ttl=_unchecked(fields.get("token_ttl", DEFAULT_TTL)),
+            introspect=_unchecked(fields.get("introspect", False)),
+            dpop=_unchecked(fields.get("dpop")),
             disabled=False,
             tokens_before=None,
             deleted_at=None,
@@ -219,7 +220,7 @@ class ClientAdmin:
             updated_at=at,
             version=1,
         )
-        _validate(row, fields, self.issuer, now)
+        _validate(row, self.issuer, now)
 
         def apply(old: ClientRow | None) -> tuple[ClientRow, AuditEvent]:
             new = row
@@ -262,7 +263,7 @@ class ClientAdmin:
                     changes[name] = _optional_strings(fields, name)
             for name in ("token_ttl", "introspect", "dpop"):
                 if name in fields:
-                    changes[name] = _raw(fields[name])
+                    changes[name] = fields[name]
             if "disabled" in fields:
                 disabled = fields["disabled"]
                 if not isinstance(disabled, bool):
@@ -272,8 +273,9 @@ class ClientAdmin:
                     # RFC 7009 in spirit: what it was issued so far stops, for good.
                     changes["tokens_before"] = utc(now)
             new = replace(old, **changes, updated_at=utc(now), version=old.version + 1)
-            _validate(new, fields, self.issuer, now)
-            details = {name: _shown(value) for name, value in fields.items()}
+            _validate(new, self.issuer, now)
+            # The changed fields as sent (checked above; none of them is a secret).
+            details = dict(fields)
             return new, audit.event(self._now, actor, "client.update", client_id, details)
 
         row = await self.store.change(client_id, apply)
@@ -359,14 +361,13 @@ class ClientAdmin:
             await self._changed()
 
 
-def _validate(row: ClientRow, fields: Mapping[str, object], issuer: str, now: float) -> None:
-    """The config's rules, on the row as it would be stored (a deleted row's too)."""
-    if row.deleted_at is None:
-        to_config(row, issuer=issuer, now=now)
+def _validate(row: ClientRow, issuer: str, now: float) -> None:
+    """The config's rules, on the row as it would be stored."""
+    to_config(row, issuer=issuer, now=now)
 
 
-def _raw(value: Any) -> Any:
-    """A value the config parser checks (its type included) when the row is validated."""
+def _unchecked(value: Any) -> Any:
+    """A value not checked yet: :func:`_validate` checks it, its type included."""
     return value
 
 
@@ -383,8 +384,3 @@ def _strings(value: object, name: str) -> tuple[str, ...]:
 def _optional_strings(fields: Mapping[str, object], name: str) -> tuple[str, ...] | None:
     value = fields.get(name)
     return None if value is None else _strings(value, name)
-
-
-def _shown(value: object) -> object:
-    """A changed field as the audit shows it (none of these is a secret)."""
-    return value

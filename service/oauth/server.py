@@ -42,7 +42,17 @@ class OAuthServer:
             verifier, state, lookups, now=now, client_allowed=self.registry.token_allowed
         )
         self.revoker = Revoker(self.introspector, state)
-        self.metadata = authorization_server_metadata(issuer_url, self.registry)
+        self._issuer_url = issuer_url
+        self._metadata = authorization_server_metadata(issuer_url, self.registry)
+        self._metadata_generation = self.registry.generation
+
+    @property
+    def metadata(self) -> dict[str, object]:
+        """RFC 8414 metadata; ``scopes_supported`` follows the runtime clients too."""
+        if self._metadata_generation != self.registry.generation:
+            self._metadata = authorization_server_metadata(self._issuer_url, self.registry)
+            self._metadata_generation = self.registry.generation
+        return self._metadata
 
     def caller(self, authorization: str | None, params: Mapping[str, str]) -> ClientConfig:
         """The confidential client calling introspection or revocation."""
