@@ -27,7 +27,7 @@ from tests.redis_server import RedisServer
 from tests.servers import Server, free_port, start_server
 from tests.test_adminapi import make_token
 from tests.test_app_proxy import PROXY_SECRET
-from tests.test_replicas import SHOP, call, mint, replica_config
+from tests.test_replicas import PER_CLIENT, SHOP, call, mint, replica_config
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +57,11 @@ def replicas(
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     store = f'database = "{shared_database}"\napi_scopes = ["profiles:read"]\n'
-    config = store + replica_config(issuer, redis_for_admin.url)
+    # The per-client limit is not under test here: each step asks both replicas for tokens.
+    config = store + replica_config(issuer, redis_for_admin.url).replace(
+        f'per_client = "{PER_CLIENT}/hour"', 'per_client = "1000/minute"'
+    )
+    assert 'per_client = "1000/minute"' in config
     env = {
         "SHAPESTOKEN_SIGNING_KEYS": keys.generate("ES256").pem().decode(),
         "PROXY_SECRET": PROXY_SECRET,
