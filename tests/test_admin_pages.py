@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import re
+import secrets
+from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from service.config import RedisURL
+from service.config.state import parse_state
+from service.signing.keys import KeyRing
+from service.state.redis import RedisState
+from service.web.app import create_app
+from service.wiring import build_components
+from tests.conftest import ISSUER, SHOP, Clock, make_settings, sign
 from tests.oauth import CRM, basic
+from tests.redis_server import RedisServer
 from tests.test_admin import (  # noqa: F401 (make_client: a fixture)
     add_token,
     csrf_of,
     make_client,
+    migrated,
     sign_in,
+    store_config,
 )
 
 SECRET = re.compile(r'<textarea id="new-secret"[^>]*>([A-Za-z0-9_-]{43})</textarea>')
@@ -156,3 +168,39 @@ def test_an_admin_token_needs_a_confirmation(client: TestClient) -> None:
     # It opens the admin API.
     headers = {"Authorization": f"Bearer {token[0]}"}
     assert client.get("/admin/api/v1/clients", headers=headers).status_code == 200
+
+
+def test_blocked_customers_with_redis_state(
+    tmp_path: Path, keyring: KeyRing, clock: Clock, redis_server: RedisServer
+) -> None:
+    settings = make_settings(store=store_config(migrated(tmp_path)))
+    target = parse_state(redis_server.url)
+    assert isinstance(target, RedisURL)
+    state = RedisState.from_url(
+        target,
+        settings.rate_limits.rates(),  # the dashboard's sign-in limit too
+        max_token_ttl=settings.max_token_ttl,
+        prefix=f"test-{secrets.token_hex(6)}:",
+    )
+    components = build_components(
+        settings, keyring=keyring, state=state, now=clock, monotonic=clock
+    )
+    app = create_app(settings, components=components)
+    with TestClient(app, base_url=ISSUER, follow_redirects=False) as client:
+        sign_in(client)
+        blocked = form_post(
+            client, "/admin/blocks", "/admin/blocks", shop=SHOP, customer_id="4242", reason="fraud"
+        )
+        assert blocked.status_code == 303 and "notice=blocked" in blocked.headers["location"]
+        row = re.search(r"<tr>.*?4242.*?</tr>", client.get("/admin/blocks").text, re.S)
+        assert row and "fraud" in row[0] and "by admin:admin" in row[0]
+        mint = client.post(
+            f"/v1/shops/{SHOP}/customer-token", json={"id": "4242", "signature": sign("4242")}
+        )
+        assert mint.status_code == 403 and mint.json()["error"] == "customer_blocked"
+        unblock = f"/admin/blocks/{SHOP}/4242/unblock"
+        assert form_post(client, "/admin/blocks", unblock).status_code == 303
+        assert "4242" not in client.get("/admin/blocks").text
+        assert form_post(client, "/admin/blocks", unblock).status_code == 404
+        activity = client.get("/admin/activity").text
+        assert "block.create" in activity and "block.delete" in activity
