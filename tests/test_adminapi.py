@@ -148,6 +148,8 @@ def test_a_new_client_gets_tokens_at_once_and_its_secret_is_shown_once(admin: Ad
     ("fields", "named"),
     [
         ({"token_ttl": 5}, "token_ttl"),
+        # Past the config's longest lifetime (3600 here), which sizes the key windows.
+        ({"token_ttl": 7200}, "token_ttl"),
         ({"scopes": []}, "scopes"),
         ({"colour": "blue"}, "colour"),
         ({"client_id": "x"}, "client_id"),
@@ -436,3 +438,11 @@ def test_another_process_sees_a_change_when_it_polls_the_counter(
         "/oauth/token", data={"grant_type": "client_credentials"}, headers=basic("billing", secret)
     )
     assert refused.status_code == 401
+
+
+def test_no_runtime_client_outlives_the_configs_longest_token(admin: Admin) -> None:
+    # The config's longest lifetime sizes how long a retired key stays published.
+    response = admin.post("/clients", {**NEW, "token_ttl": 3601})
+    assert response.status_code == 400
+    assert "at most 3600 here" in response.json()["error_description"]
+    assert admin.post("/clients", {**NEW, "token_ttl": 3600}).status_code == 201

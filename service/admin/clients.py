@@ -27,7 +27,7 @@ from typing import Any
 from service.admin import audit
 from service.admin.errors import ClientExists, InvalidClientMetadata, ReadOnly, VersionConflict
 from service.config import ClientConfig
-from service.config.clients import CLIENT_ID, DEFAULT_TTL, parse_client
+from service.config.clients import CLIENT_ID, DEFAULT_TTL, MAX_TTL, parse_client
 from service.errors import ConfigError, InvalidRequest, NotFound
 from service.oauth.registry import RuntimeClient, hash_secret
 from service.store.audit import AuditEvent
@@ -157,12 +157,16 @@ class ClientAdmin:
         config: Mapping[str, ClientConfig],
         *,
         issuer: str,
+        max_ttl: int = MAX_TTL,
         now: Callable[[], float] = time.time,
         changed: Callable[[], Any] | None = None,
     ) -> None:
         self.store = store
         self.config = dict(config)
         self.issuer = issuer
+        #: The config's longest token lifetime: it sizes the key publish window, the
+        #: revocations and the cut-off after an unblock, so no runtime client outlives it.
+        self.max_ttl = max_ttl
         self._now = now
         #: Awaited after every change: this process applies it at once.
         self._changed = changed
@@ -220,7 +224,7 @@ class ClientAdmin:
             updated_at=at,
             version=1,
         )
-        _validate(row, self.issuer, now)
+        self._validate(row, now)
 
         def apply(old: ClientRow | None) -> tuple[ClientRow, AuditEvent]:
             new = row
@@ -273,7 +277,7 @@ class ClientAdmin:
                     # RFC 7009 in spirit: what it was issued so far stops, for good.
                     changes["tokens_before"] = utc(now)
             new = replace(old, **changes, updated_at=utc(now), version=old.version + 1)
-            _validate(new, self.issuer, now)
+            self._validate(new, now)
             # The changed fields as sent (checked above; none of them is a secret).
             details = dict(fields)
             return new, audit.event(self._now, actor, "client.update", client_id, details)
@@ -344,6 +348,17 @@ class ClientAdmin:
         await self.store.change(client_id, apply)
         await self._applied()
 
+    def _validate(self, row: ClientRow, now: float) -> None:
+        """The config's rules, on the row as it would be stored; and no token may outlive
+        the windows the config sized (see ``max_ttl``)."""
+        client = to_config(row, issuer=self.issuer, now=now)
+        if client.token_ttl > self.max_ttl:
+            raise InvalidClientMetadata(
+                f"token_ttl: at most {self.max_ttl} here, the longest token lifetime of the "
+                "config (it sizes how long retired keys stay published); raise token_ttl in "
+                "the config to allow more"
+            )
+
     def _writable(self, client_id: str) -> None:
         if client_id in self.config:
             raise ReadOnly()
@@ -359,11 +374,6 @@ class ClientAdmin:
     async def _applied(self) -> None:
         if self._changed is not None:
             await self._changed()
-
-
-def _validate(row: ClientRow, issuer: str, now: float) -> None:
-    """The config's rules, on the row as it would be stored."""
-    to_config(row, issuer=issuer, now=now)
 
 
 def _unchecked(value: Any) -> Any:

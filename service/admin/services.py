@@ -46,7 +46,12 @@ def build_administration(
     runtime = RuntimeClients(store, registry, issuer=settings.issuer, now=now)
     return Administration(
         clients=ClientAdmin(
-            store, settings.clients, issuer=settings.issuer, now=now, changed=runtime.reload
+            store,
+            settings.clients,
+            issuer=settings.issuer,
+            max_ttl=settings.max_token_ttl,
+            now=now,
+            changed=runtime.reload,
         ),
         runtime=runtime,
         blocks=BlockAdmin(state, audit_log, shops=frozenset(settings.shops), now=now),
