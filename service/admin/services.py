@@ -16,6 +16,7 @@ from service.admin.tokens import TokenAdmin
 from service.config import Settings
 from service.oauth.registry import ClientRegistry
 from service.state import State
+from service.state.memory import MemoryState
 from service.store.admins import Admins
 from service.store.apitokens import ApiTokenStore
 from service.store.audit import AuditLog
@@ -43,7 +44,14 @@ def build_administration(
 ) -> Administration:
     audit_log = AuditLog(engine)
     store = ClientStore(engine)
-    runtime = RuntimeClients(store, registry, issuer=settings.issuer, now=now)
+    signal = None
+    if not isinstance(state, MemoryState):
+        from service.admin.signal import ChangeSignal
+        from service.state.redis import RedisState
+
+        if isinstance(state, RedisState):
+            signal = ChangeSignal(state.client)
+    runtime = RuntimeClients(store, registry, issuer=settings.issuer, now=now, signal=signal)
     return Administration(
         clients=ClientAdmin(
             store,
@@ -51,7 +59,7 @@ def build_administration(
             issuer=settings.issuer,
             max_ttl=settings.max_token_ttl,
             now=now,
-            changed=runtime.reload,
+            changed=runtime.changed,
         ),
         runtime=runtime,
         blocks=BlockAdmin(state, audit_log, shops=frozenset(settings.shops), now=now),
