@@ -32,6 +32,8 @@ def test_the_wheel_carries_the_browser_assets(tmp_path: Path) -> None:
         "service/store/migrations/versions/v0003_runtime_admin.py",
         "service/web/admin/templates/base.html",
         "service/web/admin/templates/created.html",
+        "service/web/admin/templates/clients.html",
+        "service/web/admin/templates/activity.html",
         "service/web/admin/static/admin.css",
         "service/web/admin/static/admin.js",
     ):
