@@ -32,6 +32,7 @@ from service.state.base import Listener
 from service.state.memory import MemoryState
 
 if TYPE_CHECKING:
+    from service.admin.services import Administration
     from service.store.apitokens import ApiTokenStore
     from service.store.sessions import AdminSessions
 
@@ -57,6 +58,8 @@ class Components:
     key_source: Callable[[], list[keys.SigningKey]] | None = None
     #: What the server runs beside its requests until it stops (hearing announcements).
     background: list[Listener] = field(default_factory=list)
+    #: Runtime clients, blocks, tokens, administrators, audit; ``None`` without a ``database``.
+    admin: Administration | None = None
 
     async def aclose(self) -> None:
         """Release the state backend's and the database's connections."""
@@ -197,10 +200,30 @@ def build_state(
 
 def prepare_database(settings: Settings) -> None:
     """At start-up: development mode migrates; otherwise a schema behind the code is refused."""
-    if settings.store.database is not None:
-        from service.store.db import prepare
+    database = settings.store.database
+    if database is None:
+        return
+    import asyncio
 
-        prepare(settings.store.database, migrate=settings.development)
+    from service.admin.services import config_clients_in_database
+    from service.store.db import create_engine, prepare
+
+    prepare(database, migrate=settings.development)
+
+    async def overlap() -> list[str]:
+        engine = create_engine(database)
+        try:
+            return await config_clients_in_database(settings, engine)
+        finally:
+            await engine.dispose()
+
+    both = asyncio.run(overlap())
+    if both:
+        # A client lives in the config or in the database, never both.
+        raise ConfigError(
+            f'[clients."{both[0]}"] is in the config and was also added at runtime (in the '
+            "database): remove it from one of them"
+        )
 
 
 def build_store(
@@ -294,6 +317,27 @@ def build_components(
             background.append(listener)
     # Introspection asks the database about `stk_` tokens (a test may pass its own lookup).
     api_tokens = api_tokens if api_tokens is not None else token_store
+    oauth = OAuthServer(
+        settings.clients,
+        issuer_url=settings.issuer,
+        issuer=issuer,
+        verifier=verifier,
+        state=state,
+        lookups={API_TOKEN_PREFIX: api_tokens},
+        now=now,
+    )
+    admin = None
+    if token_store is not None:
+        from service.admin.services import build_administration
+
+        admin = build_administration(
+            settings,
+            token_store.engine,
+            registry=oauth.registry,
+            state=state,
+            token_store=token_store,
+            now=now,
+        )
     return Components(
         settings=settings,
         keyring=keyring,
@@ -301,15 +345,7 @@ def build_components(
         verifier=verifier,
         state=state,
         customers=CustomerTokens(settings.shops, issuer, verifier, now=now),
-        oauth=OAuthServer(
-            settings.clients,
-            issuer_url=settings.issuer,
-            issuer=issuer,
-            verifier=verifier,
-            state=state,
-            lookups={API_TOKEN_PREFIX: api_tokens},
-            now=now,
-        ),
+        oauth=oauth,
         metrics=metrics,
         dpop=DPoP(keyring, settings.issuer, now=now),
         now=now,
@@ -317,6 +353,7 @@ def build_components(
         admin_sessions=admin_sessions,
         key_source=source,
         background=background,
+        admin=admin,
     )
 
 

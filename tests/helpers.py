@@ -8,6 +8,7 @@ processes), ``redis_server``, ``databases``, ``storefront`` and ``shopify_theme`
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -23,9 +24,12 @@ from service.config.state import RedisURL, parse_state
 from service.config.store import DatabaseURL
 from service.state.redis import RedisState
 from service.store import db
+from service.store.apitokens import ApiTokenStore
 from service.support.secret import Secret
-from tests.conftest import SHOP, Clock, admin_password_hash
+from tests.conftest import ISSUER, SHOP, Clock, admin_password_hash
 from tests.databases import sqlite_database
+from tests.oauth_clients import GATEWAY_TOML
+from tests.servers import config_toml
 
 # -- HTTP: the customer-token endpoint and error bodies ------------------------------------
 
@@ -126,3 +130,29 @@ def migrated(directory: Path) -> DatabaseURL:
     database = sqlite_database(directory)
     db.prepare(database, migrate=True)
     return database
+
+
+def make_token(database: DatabaseURL, scopes: list[str], name: str = "terraform") -> str:
+    async def create() -> str:
+        engine = db.create_engine(database)
+        try:
+            store = ApiTokenStore(engine, issuer=ISSUER, scopes=("profiles:read",))
+            _, token = await store.create(
+                name=name, scopes=scopes, expires_in=None, created_by="cli"
+            )
+            return token
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(create())
+
+
+def write_config(directory: Path, database: str | None) -> Path:
+    extra = (
+        f'database = "{database}"\napi_scopes = {json.dumps(list(SCOPES))}\n' if database else ""
+    )
+    config = directory / "shapestoken.toml"
+    config.write_text(
+        config_toml("https://tokens.example.com", extra=extra, extra_shop=GATEWAY_TOML)
+    )
+    return config

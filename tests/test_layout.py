@@ -29,6 +29,7 @@ FLOORS: dict[str, int] = {
     "service.store": 3,
     "service.customers": 4,
     "service.oauth": 4,
+    "service.admin": 5,
     "service.dev": 5,
     "service.wiring": 6,
     "service.web": 7,
@@ -160,3 +161,15 @@ PACKAGES = sorted(
 def test_each_package_opens_with_a_one_line_docstring_of_its_job(package: str) -> None:
     docstring = ast.get_docstring(ast.parse((PACKAGE.parent / package / "__init__.py").read_text()))
     assert docstring is not None and "\n" not in docstring.strip(), package
+
+
+def test_no_test_module_imports_another() -> None:
+    # Shared helpers live in the modules at the top of tests/ (docs: development).
+    tests = Path(__file__).resolve().parent
+    wrong = []
+    for path in tests.rglob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module.rpartition(".")[2].startswith("test_"):
+                    wrong.append(f"{path.relative_to(tests)} imports {node.module}")
+    assert wrong == []

@@ -29,8 +29,11 @@ def test_the_wheel_carries_the_browser_assets(tmp_path: Path) -> None:
         "service/store/migrations/script.py.mako",
         "service/store/migrations/versions/v0001_api_tokens.py",
         "service/store/migrations/versions/v0002_token_list_index.py",
+        "service/store/migrations/versions/v0004_runtime_admin.py",
         "service/web/admin/templates/base.html",
         "service/web/admin/templates/created.html",
+        "service/web/admin/templates/clients.html",
+        "service/web/admin/templates/activity.html",
         "service/web/admin/static/admin.css",
         "service/web/admin/static/admin.js",
     ):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -63,6 +64,7 @@ def run_block(args: argparse.Namespace) -> int:
     block = _run(settings, lambda state: state.block(shop, customer_id, reason))
     if block is None:
         return EXIT_UNAVAILABLE
+    _audit(settings, "block.create", shop, customer_id, {"reason": reason})
     print(
         f"blocked {shop} {customer_id} at {iso8601(block.since)}: mints answer 403 and every "
         "token issued until now is inactive on every replica"
@@ -80,6 +82,7 @@ def run_unblock(args: argparse.Namespace) -> int:
     if not lifted:
         print(f"shapestoken: {shop} {customer_id} is not blocked", file=sys.stderr)
         return 1
+    _audit(settings, "block.delete", shop, customer_id, {})
     print(
         f"unblocked {shop} {customer_id}: new tokens work at once; tokens issued before "
         f"the block stay inactive until they expire (at most {settings.max_token_ttl} s)"
@@ -97,6 +100,29 @@ def run_list(args: argparse.Namespace) -> int:
     for block in blocks:
         print(f"{block.shop}\t{block.customer_id}\t{iso8601(block.since)}\t{block.reason}")
     return 0
+
+
+def _audit(
+    settings: Settings, action: str, shop: str, customer_id: str, details: dict[str, object]
+) -> None:
+    """The act in the audit trail as ``cli``, when there is a database to keep it."""
+    database = settings.store.database
+    if database is None:
+        return
+    from service.admin import audit
+    from service.admin.blocks import target
+    from service.store import db
+    from service.store.audit import AuditLog
+
+    async def record() -> None:
+        engine = db.create_engine(database)
+        try:
+            event = audit.event(time.time, audit.CLI, action, target(shop, customer_id), details)
+            await AuditLog(engine).record(event)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(record())
 
 
 def _customer(args: argparse.Namespace) -> tuple[str, str]:

@@ -62,11 +62,17 @@ def register(commands: Commands) -> None:
 def create_token(args: argparse.Namespace) -> int:
     try:
         expires_in = parse_expiry(args.expires)
-        record, token = _run(
-            lambda store: store.create(
+
+        async def create(store: ApiTokenStore) -> tuple[ApiToken, str]:
+            record, token = await store.create(
                 name=args.name, scopes=args.scope, expires_in=expires_in, created_by=_who()
             )
-        )
+            await _audit(
+                store, "token.create", record, {"name": record.name, "scopes": list(record.scopes)}
+            )
+            return record, token
+
+        record, token = _run(create)
     except TokenInputError as exc:
         raise ConfigError(f"--{exc.field}: {exc.message}") from None
     expires = "never" if record.expires_at is None else _time(record.expires_at)
@@ -103,6 +109,7 @@ def revoke_token(args: argparse.Namespace) -> int:
             return before, False, store.reach
         after = await store.revoke(args.id, by=REVOKED_BY)
         assert after is not None
+        await _audit(store, "token.revoke", after, {})
         return after, True, store.reach
 
     record, changed, reach = _run(revoke, reach=True)
@@ -141,6 +148,17 @@ def _revoked(record: ApiToken) -> str:
 
 def _time(value: datetime) -> str:
     return iso8601(value.timestamp())
+
+
+async def _audit(
+    store: ApiTokenStore, action: str, record: ApiToken, details: dict[str, object]
+) -> None:
+    """The act in the audit trail, as ``cli`` (never the token)."""
+    from service.admin import audit
+    from service.store.audit import AuditLog
+
+    event = audit.event(time.time, audit.CLI, action, record.id, details)
+    await AuditLog(store.engine).record(event)
 
 
 def _who() -> str:

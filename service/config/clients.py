@@ -77,14 +77,27 @@ def parse_clients(raw: object, *, issuer: str) -> dict[str, ClientConfig]:
     }
 
 
-def parse_client(client_id: str, raw: object, *, issuer: str) -> ClientConfig:
-    """One ``[clients."<id>"]`` table; ``issuer`` is the default audience."""
-    where = values.key_path("clients", client_id)
+def parse_client(
+    client_id: str, raw: object, *, issuer: str, where: str | None = None
+) -> ClientConfig:
+    """One ``[clients."<id>"]`` table; ``issuer`` is the default audience.
+
+    ``where`` names the table in messages (its TOML key path by default); the
+    runtime clients of the admin API pass ``""``, so a message names the bare
+    field, as RFC 7591 §3.2.2 wants of ``invalid_client_metadata``.
+    """
+    if where is None:
+        where = values.key_path("clients", client_id)
+
+    def key(name: str) -> str:
+        return f"{where}.{name}" if where else name
+
+    label = where or "client_id"
     if not CLIENT_ID.fullmatch(client_id):
-        raise ConfigError(f"{where}: a client id is 3 to 64 of A-Z a-z 0-9 . _ -")
+        raise ConfigError(f"{label}: a client id is 3 to 64 of A-Z a-z 0-9 . _ -")
     if values.SHOP_DOMAIN.fullmatch(client_id.lower()):
         raise ConfigError(
-            f"{where}: a client may not be named like a shop; customer tokens carry the "
+            f"{label}: a client may not be named like a shop; customer tokens carry the "
             "shop's domain as client_id, so such a client could revoke them"
         )
     if client_id.isdigit():
@@ -92,38 +105,38 @@ def parse_client(client_id: str, raw: object, *, issuer: str) -> ClientConfig:
         # backends); `token_use` keeps the kinds apart, but a digits-only `sub`
         # would read as a Shopify customer id to an API that forgot to check it.
         raise ConfigError(
-            f"{where}: a client id may not be digits only; its tokens' `sub` would look "
+            f"{label}: a client id may not be digits only; its tokens' `sub` would look "
             "like a Shopify customer id. Use a name, e.g. crm-sync"
         )
-    table: Mapping[str, Any] = values.table(raw, where)
-    values.check_keys(table, KEYS, f"{where}.")
-    hashes = _secret_hashes(table.get("secret_hashes"), f"{where}.secret_hashes")
+    table: Mapping[str, Any] = values.table(raw, label)
+    values.check_keys(table, KEYS, f"{where}." if where else "")
+    hashes = _secret_hashes(table.get("secret_hashes"), key("secret_hashes"))
     confidential = bool(hashes)
-    grants = _grant_types(table.get("grant_types"), f"{where}.grant_types", confidential)
-    introspect = values.boolean(table.get("introspect", False), f"{where}.introspect")
+    grants = _grant_types(table.get("grant_types"), key("grant_types"), confidential)
+    introspect = values.boolean(table.get("introspect", False), key("introspect"))
     if introspect and not confidential:
         raise ConfigError(
-            f"{where}.introspect: only a confidential client (with secret_hashes) may "
+            f"{key('introspect')}: only a confidential client (with secret_hashes) may "
             "introspect tokens"
         )
-    origins = values.origins(table.get("allowed_origins", []), f"{where}.allowed_origins")
+    origins = values.origins(table.get("allowed_origins", []), key("allowed_origins"))
     if origins and confidential:
         raise ConfigError(
-            f"{where}.allowed_origins: a confidential client's secret must never reach a "
+            f"{key('allowed_origins')}: a confidential client's secret must never reach a "
             "browser; allowed_origins is for public clients"
         )
     return ClientConfig(
         client_id=client_id,
         secret_hashes=hashes,
-        scopes=_scopes(table.get("scopes"), f"{where}.scopes"),
-        audiences=_audiences(table.get("audiences", [issuer]), f"{where}.audiences"),
+        scopes=_scopes(table.get("scopes"), key("scopes")),
+        audiences=_audiences(table.get("audiences", [issuer]), key("audiences")),
         grant_types=grants,
         token_ttl=values.integer(
-            table.get("token_ttl", DEFAULT_TTL), f"{where}.token_ttl", MIN_TTL, MAX_TTL
+            table.get("token_ttl", DEFAULT_TTL), key("token_ttl"), MIN_TTL, MAX_TTL
         ),
         introspect=introspect,
         allowed_origins=origins,
-        dpop=values.dpop(table.get("dpop", "off"), f"{where}.dpop"),
+        dpop=values.dpop(table.get("dpop", "off"), key("dpop")),
     )
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from service.errors import InvalidToken
-from service.signing.tokens import Claims, TokenVerifier
+from service.signing.tokens import CLIENT_KINDS, Claims, TokenVerifier
 from service.state import State
 from service.store.stk import PREFIX
 
@@ -47,7 +47,10 @@ class Introspector:
         lookups: Mapping[str, TokenLookup | None],
         *,
         now: Callable[[], float] = time.time,
+        client_allowed: Callable[[str, int], bool] | None = None,
     ) -> None:
+        #: Whether a client token's client still stands (not disabled or deleted since).
+        self._client_allowed = client_allowed
         # A prefix with no lookup (no database) is known but off: its tokens are inactive.
         self._lookups = dict(lookups)
         self._verifier = verifier
@@ -79,7 +82,13 @@ class Introspector:
         return claims if leeway or self._now() < claims["exp"] else None
 
     async def active(self, claims: Claims) -> bool:
-        """Not revoked, and not a blocked customer's (one state call)."""
+        """Not revoked, not a blocked customer's, not a disabled client's (one state call)."""
+        if (
+            self._client_allowed is not None
+            and claims["token_use"] in CLIENT_KINDS
+            and not self._client_allowed(claims["client_id"], claims["iat"])
+        ):
+            return False
         customer = None
         if claims["token_use"] == "customer":
             customer = (claims["client_id"], claims["sub"])

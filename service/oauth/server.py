@@ -36,13 +36,23 @@ class OAuthServer:
         lookups: Mapping[str, TokenLookup | None],
         now: Callable[[], float] = time.time,
     ) -> None:
-        self.registry = ClientRegistry(clients)
+        self.registry = ClientRegistry(clients, now=now)
         self.grants = TokenGrants(self.registry, issuer)
-        self.introspector = Introspector(verifier, state, lookups, now=now)
+        self.introspector = Introspector(
+            verifier, state, lookups, now=now, client_allowed=self.registry.token_allowed
+        )
         self.revoker = Revoker(self.introspector, state)
-        self.metadata = authorization_server_metadata(issuer_url, self.registry)
-        #: Browser origins that may read the token endpoint's answers (public clients').
-        self.public_origins = self.registry.public_origins()
+        self._issuer_url = issuer_url
+        self._metadata = authorization_server_metadata(issuer_url, self.registry)
+        self._metadata_generation = self.registry.generation
+
+    @property
+    def metadata(self) -> dict[str, object]:
+        """RFC 8414 metadata; ``scopes_supported`` follows the runtime clients too."""
+        if self._metadata_generation != self.registry.generation:
+            self._metadata = authorization_server_metadata(self._issuer_url, self.registry)
+            self._metadata_generation = self.registry.generation
+        return self._metadata
 
     def caller(
         self, authorization: str | None, params: Mapping[str, str], *, public: bool = False

@@ -254,6 +254,14 @@ class KeyRing:
                 state = "expired (safe to delete)"
             yield entry.key, state
 
+    def schedule(self) -> list[tuple[SigningKey, float | None, float | None]]:
+        """Each key (newest first) with when it starts signing and when it stops being
+        published (``None``: from its creation; never)."""
+        return [
+            (entry.key, None if entry.starts == _ALWAYS else entry.starts, entry.until)
+            for entry in self._entries
+        ]
+
     def __repr__(self) -> str:
         return f"KeyRing(active={self.active!r}, keys={len(self._entries)})"
 

@@ -115,6 +115,11 @@ class RedisState(State):
             name, timeout=timeout, errors=(RedisError,), monotonic=monotonic
         )
 
+    @property
+    def client(self) -> Redis:
+        """The pooled client, for a neighbour's own use of the same Redis (pub/sub)."""
+        return self._client
+
     @classmethod
     def from_url(
         cls,

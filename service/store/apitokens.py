@@ -38,6 +38,7 @@ from service.observability.logs import log
 from service.store.db import connect
 from service.store.schema import api_tokens
 from service.store.stk import (
+    ADMIN_SCOPE,
     ApiToken,
     check_name,
     check_scopes,
@@ -86,6 +87,8 @@ class ApiTokenStore:
         self.engine = engine
         self.issuer = issuer
         self.scopes = tuple(scopes)
+        #: What a token may carry: api_scopes and the admin API's own scope.
+        self.grantable = (*self.scopes, *((ADMIN_SCOPE,) if ADMIN_SCOPE not in self.scopes else ()))
         self._now = now
         self._monotonic = monotonic
         self._cache_ttl = cache_ttl
@@ -114,7 +117,7 @@ class ApiTokenStore:
         record = ApiToken(
             id=new_id(),
             name=check_name(name),
-            scopes=check_scopes(scopes, self.scopes),
+            scopes=check_scopes(scopes, self.grantable),
             created_at=now,
             created_by=created_by[:100],
             expires_at=None if expires_in is None else now + timedelta(seconds=expires_in),

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, Dialect, MetaData, String, Table
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(
@@ -56,7 +66,8 @@ api_tokens = Table(
     Column("last_used_at", UTCDateTime),
     # Revoked rows are kept for the audit trail; the service never deletes them.
     Column("revoked_at", UTCDateTime),
-    # Who revoked the token ("cli", "dashboard"); NULL for rows revoked before 0003.
+    # Who revoked the token (the audit's actor: "cli", "admin:<name>", "token:<id>");
+    # NULL for rows revoked before 0003.
     Column("revoked_by", String(100)),
 )
 
@@ -69,4 +80,62 @@ admin_sessions = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     # Set by logout: the cookie stops working even though its signature is still good.
     Column("ended_at", UTCDateTime),
+)
+
+# -- runtime administration --------------------------------------------------------------
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("type", String(16), nullable=False),  # "confidential" or "public"
+    # `sha256:<hex>` of the current secret (confidential), never the secret.
+    Column("secret_hash", String(71)),
+    # The secret before the last rotation, valid until `previous_until`.
+    Column("previous_hash", String(71)),
+    Column("previous_until", UTCDateTime),
+    Column("scopes", JSON, nullable=False),
+    Column("audiences", JSON),  # null: the default, [issuer]
+    Column("grant_types", JSON),  # null: the type's default
+    Column("allowed_origins", JSON, nullable=False),
+    Column("token_ttl", Integer, nullable=False),
+    Column("introspect", Boolean, nullable=False),
+    Column("dpop", String(16)),  # null: the config's default
+    Column("disabled", Boolean, nullable=False),
+    # Tokens issued up to this time are inactive (a disable or a delete; kept after both).
+    Column("tokens_before", UTCDateTime),
+    # Set by a delete: the row stays as a tombstone so its tokens_before outlives it.
+    Column("deleted_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # Optimistic concurrency: a PATCH names the version it read.
+    Column("version", Integer, nullable=False),
+)
+
+#: One row per kind of runtime change; every process polls it to refresh its cache.
+changes = Table(
+    "changes",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("counter", Integer, nullable=False),
+)
+
+admins = Table(
+    "admins",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("password_hash", String(200), nullable=False),  # Argon2id
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(100), nullable=False),
+    # Indexed: the Activity page filters by action.
+    Column("action", String(40), nullable=False, index=True),
+    Column("target", String(200), nullable=False),
+    Column("details", JSON, nullable=False),
 )

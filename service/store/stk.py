@@ -38,6 +38,8 @@ MAX_LIFETIME = 10 * 366 * 86400
 DEFAULT_EXPIRY = "90d"
 #: The lifetime that means no expiry (``--expires never``, the dashboard's "Never").
 NEVER = "never"
+#: The scope of the admin API; a token may carry it whether or not api_scopes lists it.
+ADMIN_SCOPE = "admin"
 _DURATION = re.compile(r"([1-9][0-9]{0,5})([hdwy])", re.ASCII)
 _UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 

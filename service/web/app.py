@@ -103,7 +103,9 @@ def create_app(settings: Settings, *, components: Components | None = None) -> S
         *OAuthEndpoints(components).routes(),
         *WellKnownEndpoints(components).routes(),
         *OpsEndpoints(components).routes(),
-        *OpenAPIEndpoint(settings.issuer, list(settings.shops)).routes(),
+        *OpenAPIEndpoint(
+            settings.issuer, list(settings.shops), admin=components.admin is not None
+        ).routes(),
         Mount(
             "/static/js",
             app=StaticHeaders(StaticFiles(directory=asset_dir("static/js"), check_dir=False)),
@@ -112,6 +114,10 @@ def create_app(settings: Settings, *, components: Components | None = None) -> S
     ]
     if settings.development:
         routes.append(Route("/demo", _demo_page(settings), methods=["GET"]))
+    if components.admin is not None:
+        from service.web.adminapi import AdminAPI
+
+        routes += AdminAPI(components).routes()
     if settings.store.admin_enabled:
         from service.web.admin.endpoints import AdminEndpoints
 
@@ -138,6 +144,10 @@ def create_app(settings: Settings, *, components: Components | None = None) -> S
             refreshing = asyncio.create_task(components.metrics.refresh_forever())
         # Listeners for what other replicas announce (a revoked API token).
         background = [asyncio.create_task(run()) for run in components.background]
+        # Runtime clients: read now, then whenever the database's change counter moves.
+        polling = None
+        if components.admin is not None:
+            polling = asyncio.create_task(components.admin.runtime.run())
         try:
             yield
         finally:
@@ -150,10 +160,11 @@ def create_app(settings: Settings, *, components: Components | None = None) -> S
                 with contextlib.suppress(asyncio.CancelledError):
                     await reloading
                 reloader.close()
-            if refreshing is not None:
-                refreshing.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await refreshing
+            for job in (refreshing, polling):
+                if job is not None:
+                    job.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await job
             await components.aclose()
 
     middleware = [

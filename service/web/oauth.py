@@ -42,8 +42,10 @@ class OAuthEndpoints:
         self.oauth = components.oauth
         self.body_timeout = components.settings.body_timeout
         # Only public clients' pages may read the token endpoint (JSON needs a
-        # preflight), and call revocation (a guest's sign-out).
-        self.cors = CORSPolicy(self.oauth.public_origins)
+        # preflight), and call revocation (a guest's sign-out). Rebuilt when the
+        # registry changes: runtime clients come and go without a restart.
+        self._cors_generation = self.oauth.registry.generation
+        self.cors = CORSPolicy(self.oauth.registry.public_origins())
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = []
@@ -60,6 +62,10 @@ class OAuthEndpoints:
         return routes
 
     def _cors(self, scope: Scope) -> CORSPolicy:
+        registry = self.oauth.registry
+        if registry.generation != self._cors_generation:
+            self._cors_generation = registry.generation
+            self.cors = CORSPolicy(registry.public_origins())
         return self.cors
 
     async def read_params(self, scope: Scope, receive: Receive) -> dict[str, str]:
@@ -97,7 +103,7 @@ class OAuthEndpoints:
 
     async def preflight(self, scope: Scope, receive: Receive) -> Reply:
         """OPTIONS /oauth/token and /oauth/revoke: CORS preflight for public clients' origins."""
-        return self.cors.preflight(scope)
+        return self._cors(scope).preflight(scope)
 
     async def introspect(self, scope: Scope, receive: Receive) -> Reply:
         """POST /oauth/introspect (RFC 7662 §2): a confidential caller."""

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from service.config.store import DatabaseURL
 from tests.conftest import ADMIN_PASSWORD, admin_password_hash
-from tests.oauth_clients import GATEWAY_TOML, introspect_at
+from tests.oauth_clients import GATEWAY, GATEWAY_TOML, introspect_at
 from tests.servers import Server, config_toml, free_port, shapestoken, start_server
 from tests.storefront import HTTP_ERROR, PageErrors
 
@@ -69,10 +72,11 @@ def no_horizontal_scroll(page: Page) -> None:
     assert viewport is not None and width <= viewport["width"], (page.url, width, offenders)
 
 
-def sign_in(page: Page, server: Server, password: str = ADMIN_PASSWORD) -> None:
+def sign_in(page: Page, server: Server, password: str = ADMIN_PASSWORD, name: str = "") -> None:
     page.goto(f"{server.url}/admin/")
     expect(page).to_have_url(f"{server.url}/admin/login")
-    page.get_by_label("Admin password").fill(password)
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
 
 
@@ -90,12 +94,12 @@ def test_the_whole_dashboard(
     try:
         # A wrong password: the same page, with the error, and no session.
         sign_in(page, dashboard, "not the password")
-        expect(page.get_by_role("alert")).to_have_text("Wrong password.")
-        expect(page.get_by_label("Admin password")).to_have_attribute("aria-invalid", "true")
+        expect(page.get_by_role("alert")).to_have_text("Wrong name or password.")
+        expect(page.get_by_label("Password", exact=True)).to_have_attribute("aria-invalid", "true")
         if wide:
             shot(page, "login-error-1280", tmp_path)
 
-        page.get_by_label("Admin password").fill(ADMIN_PASSWORD)
+        page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         expect(page).to_have_url(f"{dashboard.url}/admin/")
         expect(page.get_by_role("heading", name="API tokens")).to_be_visible()
@@ -231,3 +235,113 @@ def test_the_phone_width_and_no_javascript(
         expect(page.get_by_role("row", name=re.compile("crm-sync"))).to_contain_text("revoked")
     finally:
         phone.close()
+
+
+def add_administrator(server: Server, name: str, password: str) -> None:
+    """``shapestoken admin add``, the password on stdin as a script would pipe it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "admin", "add", name],
+        env=server.env,
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_named_administrator_adds_clients_and_finds_the_acts(
+    dashboard: Server, browser: Browser, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    wide = "sqlite" in request.node.callspec.id
+    password = "ana's long password"
+    add_administrator(dashboard, "ana", password)
+    for width, height in ((1280, 800), (390, 844)):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        errors = PageErrors()
+        errors.watch(context)
+        page = context.new_page()
+        suffix = f"{width}"
+        client_id = f"web-{width}"
+        try:
+            sign_in(page, dashboard, password, name="ana")
+            expect(page.locator(".who")).to_have_text("ana")
+            page.get_by_role("link", name="Clients", exact=True).click()
+            expect(page.get_by_role("heading", name="OAuth clients")).to_be_visible()
+            # The config's gateway client is there, read-only.
+            expect(page.get_by_role("row", name=re.compile(GATEWAY))).to_contain_text("config file")
+            no_horizontal_scroll(page)
+            if wide:
+                shot(page, f"clients-{suffix}", tmp_path)
+
+            # A public client with its browser origins: no secret.
+            page.get_by_role("link", name="Add client").click()
+            page.get_by_label("Client id").fill(client_id)
+            page.get_by_label("Public: a browser app, no secret").check()
+            page.get_by_label("Scopes").fill("catalog:read")
+            page.get_by_label("Browser origins").fill("https://shop.example.org")
+            no_horizontal_scroll(page)
+            if wide:
+                shot(page, f"add-client-{suffix}", tmp_path)
+            page.get_by_role("button", name="Add client").click()
+            expect(page.get_by_role("status")).to_contain_text("The client is added")
+            expect(page.get_by_role("row", name=re.compile(client_id))).to_contain_text("public")
+            # Its origin may now read the token endpoint's answers (CORS), on this replica.
+            preflight = httpx.options(
+                f"{dashboard.url}/oauth/token",
+                headers={
+                    "Origin": "https://shop.example.org",
+                    "Access-Control-Request-Method": "POST",
+                },
+                timeout=10,
+            )
+            assert preflight.status_code == 204
+            assert preflight.headers["access-control-allow-origin"] == "https://shop.example.org"
+
+            # A confidential client: its secret on this page only.
+            page.get_by_role("link", name="Add client").click()
+            page.get_by_label("Client id").fill(f"crm-{width}")
+            page.get_by_label("Scopes").fill("profiles:read")
+            page.get_by_role("button", name="Add client").click()
+            expect(page.locator("#secret-warning")).to_contain_text("won't be able to see it again")
+            secret = page.get_by_label("Client secret").input_value()
+            assert re.fullmatch(r"[A-Za-z0-9_-]{43}", secret)
+            no_horizontal_scroll(page)
+            if wide:
+                shot(page, f"client-secret-{suffix}", tmp_path)
+            token = httpx.post(
+                f"{dashboard.url}/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=(f"crm-{width}", secret),
+                timeout=10,
+            )
+            assert token.status_code == 200, token.text
+            page.reload()  # the form again: no second client, and the secret is gone
+            assert secret not in page.content()
+            page.get_by_role("link", name=f"Edit crm-{width}").click()
+            assert secret not in page.content()
+            no_horizontal_scroll(page)
+            if wide:
+                shot(page, f"client-edit-{suffix}", tmp_path)
+
+            for section in ("Keys", "Blocked customers"):
+                page.get_by_role("link", name=section, exact=True).click()
+                no_horizontal_scroll(page)
+                if wide:
+                    shot(page, f"{section.split()[0].lower()}-{suffix}", tmp_path)
+
+            # The acts, under ana's name.
+            page.get_by_role("link", name="Activity", exact=True).click()
+            page.get_by_label("Action").select_option("client.create")
+            page.get_by_role("button", name="Filter").click()
+            row = page.get_by_role("row", name=re.compile(f"crm-{width}"))
+            expect(row).to_contain_text("admin:ana")
+            expect(row).to_contain_text("client.create")
+            expect(page.get_by_role("row", name=re.compile("admin.sign_in"))).to_have_count(0)
+            no_horizontal_scroll(page)
+            if wide:
+                shot(page, f"activity-{suffix}", tmp_path)
+        finally:
+            context.close()
+        assert not errors.unexpected(), errors.seen

@@ -11,7 +11,6 @@ stop and pause this module's Redis, so they come last.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -33,8 +32,19 @@ from service.support.clock import LEEWAY
 from tests.conftest import SECRET, Clock, sign
 from tests.dpop import ProofKey
 from tests.helpers import PROXY_SECRET, proxied_query
-from tests.oauth_clients import basic, introspect_at
+from tests.oauth_clients import basic
 from tests.redis_server import RedisServer
+from tests.replicas import (
+    API_CLIENT,
+    API_SECRET,
+    LIMITED_CLIENT,
+    LIMITED_SECRET,
+    PER_CLIENT,
+    PER_CUSTOMER,
+    SHOP,
+    introspect,
+    replica_config,
+)
 from tests.servers import (
     MINT,
     ROOT,
@@ -50,41 +60,6 @@ from tests.servers import (
 )
 
 pytestmark = pytest.mark.e2e
-
-SHOP = "acme.myshopify.com"
-PER_CUSTOMER = 30  # per hour: no event is replenished within a test
-PER_CLIENT = 8
-#: A confidential client trusted with introspection and revocation (an API).
-API_CLIENT, API_SECRET = "fraud-api", "f" * 43
-#: A client whose token requests test the per-client limit.
-LIMITED_CLIENT, LIMITED_SECRET = "crm-sync", "c" * 43
-
-
-def replica_config(issuer: str, state: str) -> str:
-    return f"""
-issuer = "{issuer}"
-token_ttl = 900
-state = "{state}"
-
-[rate_limits]
-per_customer = "{PER_CUSTOMER}/hour"
-per_client = "{PER_CLIENT}/hour"
-per_ip = "100000/minute"
-
-[shops."{SHOP}"]
-id_secrets = ["env:SHOP_ID_SECRET"]
-app_proxy_secret = "env:PROXY_SECRET"
-dpop = "optional"
-
-[clients."{API_CLIENT}"]
-secret_hashes = ["sha256:{hashlib.sha256(API_SECRET.encode()).hexdigest()}"]
-scopes = ["profiles:read"]
-introspect = true
-
-[clients."{LIMITED_CLIENT}"]
-secret_hashes = ["sha256:{hashlib.sha256(LIMITED_SECRET.encode()).hexdigest()}"]
-scopes = ["profiles:read"]
-"""
 
 
 @pytest.fixture(scope="module")
@@ -124,11 +99,6 @@ def oauth(server: Server, path: str, client: tuple[str, str], **params: str) -> 
     body = urllib.parse.urlencode(params).encode()
     headers = {**basic(*client), "Content-Type": "application/x-www-form-urlencoded"}
     return call(server, "POST", path, body, headers)
-
-
-def introspect(server: Server, token: str) -> bool:
-    active: bool = introspect_at(server.url, token, (API_CLIENT, API_SECRET))["active"]
-    return active
 
 
 def customers(server: Server, *args: str) -> subprocess.CompletedProcess[str]:

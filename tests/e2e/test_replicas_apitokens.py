@@ -21,9 +21,9 @@ from service.signing import keys
 from service.store import db
 from tests.conftest import ADMIN_PASSWORD, admin_password_hash
 from tests.databases import Postgres
-from tests.e2e.test_replicas import introspect, replica_config
 from tests.helpers import PROXY_SECRET
 from tests.redis_server import RedisServer
+from tests.replicas import introspect, replica_config
 from tests.servers import Server, free_port, shapestoken, start_server
 
 pytestmark = pytest.mark.e2e

@@ -29,18 +29,18 @@ async def engine(database: DatabaseURL, anyio_backend: str) -> AsyncIterator[Asy
 
 
 def test_one_line_of_history() -> None:
-    assert db.head() == "0003"
+    assert db.head() == "0004"
 
 
 async def test_migrations_run_up_from_empty(engine: AsyncEngine, database: DatabaseURL) -> None:
     assert await db.current_revision(engine) is None
-    assert await db.upgrade(engine, database) == (None, "0003")
-    assert await db.current_revision(engine) == "0003"
+    assert await db.upgrade(engine, database) == (None, "0004")
+    assert await db.current_revision(engine) == "0004"
     async with engine.connect() as connection:
         tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
-    assert {"api_tokens", "admin_sessions", "alembic_version"} <= tables
+    assert {"api_tokens", "admin_sessions", "clients", "admins", "audit_events"} <= tables
     # Running it again changes nothing.
-    assert await db.upgrade(engine, database) == ("0003", "0003")
+    assert await db.upgrade(engine, database) == ("0004", "0004")
 
 
 async def test_the_migrations_build_exactly_the_schema_the_code_uses(
@@ -72,7 +72,8 @@ async def test_an_outdated_schema_is_refused_naming_the_command(engine: AsyncEng
     with pytest.raises(ConfigError) as caught:
         await db.check_current(engine)
     assert str(caught.value) == (
-        "the database is at revision 0001 but this version needs 0003: run `shapestoken db upgrade`"
+        f"the database is at revision 0001 but this version needs {db.head()}: "
+        "run `shapestoken db upgrade`"
     )
 
 
@@ -127,3 +128,33 @@ def test_prepare_names_the_command_or_the_unreachable_server(tmp_path: Path) -> 
         db.prepare(down, migrate=False)
     assert "cannot reach the database postgresql+asyncpg://u:***@127.0.0.1" in str(caught.value)
     assert "pw-secret" not in str(caught.value)
+
+
+async def test_an_upgrade_from_the_previous_release_keeps_its_tokens(
+    engine: AsyncEngine, database: DatabaseURL
+) -> None:
+    """A database made by the release before runtime administration (at 0002) migrates."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from service.store.schema import api_tokens, changes
+
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade_to, "0002")
+        await connection.execute(
+            api_tokens.insert().values(
+                id="abc123",
+                name="crm",
+                sha256="0" * 64,
+                scopes="profiles:read",
+                created_at=datetime(2026, 1, 1, tzinfo=UTC),
+                created_by="cli",
+            )
+        )
+    assert await db.upgrade(engine, database) == ("0002", db.head())
+    async with engine.connect() as connection:
+        tokens = (await connection.execute(select(api_tokens.c.id))).scalars().all()
+        counters = (await connection.execute(select(changes))).all()
+    assert tokens == ["abc123"]
+    assert [(row.name, row.counter) for row in counters] == [("clients", 0)]

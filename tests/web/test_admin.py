@@ -10,17 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
 import pytest
 from itsdangerous import TimestampSigner
 from starlette.testclient import TestClient
 
-from service.signing.keys import KeyRing
-from service.web.app import create_app
-from service.wiring import build_components
-from tests.conftest import ADMIN_PASSWORD, ISSUER, Clock, make_settings
-from tests.helpers import SESSION_SECRET, migrated, store_config
-from tests.oauth_clients import CLIENTS, answer
+from tests.conftest import ADMIN_PASSWORD, Clock
+from tests.dashboard import add_token, csrf_of, new_token_form, sign_in
+from tests.helpers import SESSION_SECRET
+from tests.oauth_clients import answer
 
 TOKEN = re.compile(r"stk_[A-Za-z0-9_-]{43}_[0-9A-Za-z]{6}")
 
@@ -53,61 +50,9 @@ def audit() -> Iterator[Log]:
 
 
 @pytest.fixture
-def make_client(tmp_path: Path, keyring: KeyRing, clock: Clock) -> Iterator[Any]:
-    clients: list[TestClient] = []
-    database = migrated(tmp_path)
-
-    def factory(issuer: str = ISSUER, admin: bool = True) -> TestClient:
-        settings = make_settings(
-            issuer=issuer, store=store_config(database, admin=admin), clients=CLIENTS
-        )
-        components = build_components(settings, keyring=keyring, now=clock, monotonic=clock)
-        client = TestClient(
-            create_app(settings, components=components), base_url=issuer, follow_redirects=False
-        )
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield factory
-    for client in clients:
-        client.__exit__(None, None, None)
-
-
-@pytest.fixture
 def client(make_client: Any) -> TestClient:
     result: TestClient = make_client()
     return result
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, html
-    return match[1]
-
-
-def sign_in(client: TestClient, password: str = ADMIN_PASSWORD) -> httpx.Response:
-    page = client.get("/admin/login")
-    return client.post("/admin/login", data={"csrf": csrf_of(page.text), "password": password})
-
-
-def new_token_form(client: TestClient) -> dict[str, str]:
-    page = client.get("/admin/tokens/new")
-    assert page.status_code == 200
-    nonce = re.search(r'name="form" value="([^"]+)"', page.text)
-    assert nonce
-    return {"csrf": csrf_of(page.text), "form": nonce[1]}
-
-
-def add_token(client: TestClient, **fields: Any) -> httpx.Response:
-    data: dict[str, Any] = {
-        **new_token_form(client),
-        "name": "crm-sync",
-        "scope": ["profiles:read"],
-        "expires": "90d",
-    }
-    data.update(fields)
-    return client.post("/admin/tokens/new", data=data)
 
 
 def services_of(client: TestClient) -> Any:
@@ -175,7 +120,7 @@ def test_a_wrong_password_shows_the_form_again_and_is_logged(
 ) -> None:
     response = sign_in(client, "not the password")
     assert response.status_code == 422
-    assert "Wrong password." in response.text and 'name="password"' in response.text
+    assert "Wrong name or password." in response.text and 'name="password"' in response.text
     assert "not the password" not in response.text
     assert client.get("/admin/").status_code == 303
     assert audit.actions() == [{"action": "login_failed", "who": "admin", "ip": "testclient"}]
@@ -258,7 +203,7 @@ def test_add_a_token_see_it_once_then_revoke_it(client: TestClient, audit: Log) 
     assert "The token is revoked." in after and "badge revoked" in after
     # The list says when and by whom.
     assert re.search(
-        r"badge revoked\">revoked</span><span class=\"by\"> [0-9-]+ [0-9:]+ UTC by dashboard<",
+        r"badge revoked\">revoked</span><span class=\"by\"> [0-9-]+ [0-9:]+ UTC by admin:admin<",
         after,
     )
     assert "refused everywhere within 30 seconds" in after
@@ -396,7 +341,7 @@ def test_an_edited_session_cookie_opens_nothing(client: TestClient) -> None:
     sign_in(client)
     cookie = client.cookies["shapestoken_admin"]
     payload = _cookie_payload(cookie)
-    assert set(payload) == {"sid", "csrf"}
+    assert set(payload) == {"sid", "csrf", "admin"} and payload["admin"] == "admin"
     forged_payload = base64.b64encode(json.dumps({**payload, "sid": "x" * 43}).encode()).decode()
     edits = [
         cookie[:-2] + ("AA" if not cookie.endswith("AA") else "BB"),  # the signature

@@ -21,14 +21,16 @@ from hypothesis import strategies as st
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
+from service.config.store import database_url
 from service.customers.signatures import parse_customer_id
 from service.errors import InvalidRequest
 from service.signing.keys import KeyRing
+from service.store import db
 from service.web.app import create_app
 from service.web.openapi.document import document
 from service.wiring import build_components
 from tests.conftest import ISSUER, SECRET, SHOP, Clock, make_settings, sign
-from tests.helpers import migrated, store_config
+from tests.helpers import make_token, migrated, store_config
 from tests.oauth_clients import CLIENTS as OAUTH_CLIENTS
 from tests.servers import Server, config_toml, free_port, start_procfile
 
@@ -60,6 +62,8 @@ def documented(client: TestClient) -> set[tuple[str, str]]:
 
 #: Pages for people, not API: the dashboard (HTML, a session, CSRF) and the demo.
 PAGES = ("/admin", "/demo")
+#: The admin API is JSON for scripts, and documented.
+ADMIN_API = "/admin/api/"
 
 
 def test_every_route_is_documented_and_every_entry_is_a_route(client: TestClient) -> None:
@@ -76,8 +80,13 @@ def test_with_every_part_on_every_route_but_the_pages_is_documented(
     components = build_components(settings, keyring=keyring, now=clock, monotonic=clock)
     with TestClient(create_app(settings, components=components), base_url=ISSUER) as client:
         routes = app_routes(client)
-        pages = {route for route in routes if route[0].startswith(PAGES)}
+        pages = {
+            route
+            for route in routes
+            if route[0].startswith(PAGES) and not route[0].startswith(ADMIN_API)
+        }
         assert ("/admin/{path}", "GET") in pages  # the dashboard really is on
+        assert ("/admin/api/v1/clients", "POST") in routes  # and the admin API
         assert documented(client) == routes - pages
 
 
@@ -176,20 +185,39 @@ AUTHENTICATED = [
     ("POST", "/oauth/access_token"),
     ("POST", "/oauth/introspect"),
     ("POST", "/oauth/revoke"),
+    ("GET", "/admin/api/v1/clients"),
+    ("GET", "/admin/api/v1/audit"),
 ]
+#: The admin API is on: a database, and an API token with the scope admin for the fuzzer.
+DATABASE = 'database = "sqlite:///fuzz.db"\napi_scopes = ["profiles:read"]\n'
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def fuzz_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fuzz server's directory, with its database migrated."""
+    directory = tmp_path_factory.mktemp("fuzz")
+    db.prepare(database_url("sqlite:///fuzz.db", directory), migrate=True)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def fuzz_admin_token(fuzz_directory: Path) -> str:
+    return make_token(database_url("sqlite:///fuzz.db", fuzz_directory), ["admin"])
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(fuzz_directory: Path) -> Iterator[Server]:
     port = free_port()
+    directory = fuzz_directory
     text = config_toml(
         f"http://127.0.0.1:{port}",
         origins=["https://www.acme.com"],
         # DPoP on: the fuzzer's DPoP headers meet the proof checks.
         extra_shop='app_proxy_secret = "' + "p" * 40 + '"\ndpop = "optional"',
+        extra=DATABASE,
     ).replace('per_ip = "10000/minute"', 'per_ip = "100000000/minute"')
     text = text.replace('per_client = "1000/minute"', 'per_client = "100000000/minute"')
-    server = start_procfile(tmp_path_factory.mktemp("fuzz"), text + CLIENTS, port=port)
+    server = start_procfile(directory, text + CLIENTS, port=port)
     yield server
     log = server.stop()
     assert "Traceback" not in log
@@ -220,15 +248,17 @@ class Credentials:
 
     me: str  # /v1/me's bearer, never among the tokens the fuzzer may revoke
     tokens: list[str]  # to introspect and revoke: customer, client and implicit tokens
+    admin: str  # an API token with the scope admin, for the admin API
 
     @classmethod
-    def get(cls, server: Server) -> Credentials:
+    def get(cls, server: Server, admin: str) -> Credentials:
         secret = {"client_id": BACKEND, "client_secret": BACKEND_SECRET}
         client = post(server, "/oauth/token", {"grant_type": "client_credentials", **secret})
         implicit = post(server, "/oauth/token", {"grant_type": "implicit", "client_id": WEB})
         return cls(
             me=customer_token(server, "42"),
             tokens=[customer_token(server, "43"), client["access_token"], implicit["access_token"]],
+            admin=admin,
         )
 
 
@@ -237,6 +267,9 @@ def basic_pass(credentials: Credentials) -> str:
     return f"""
 [auth.openapi.bearer]
 bearer = "{credentials.me}"
+
+[auth.openapi.adminToken]
+bearer = "{credentials.admin}"
 
 [auth.openapi.clientBasic]
 username = "{BACKEND}"
@@ -327,9 +360,9 @@ def route_counts(server: Server) -> dict[tuple[str, str, str], int]:
 
 @pytest.mark.e2e
 def test_schemathesis_finds_no_server_error_and_no_undocumented_response(
-    fuzz_server: Server, tmp_path: Path
+    fuzz_server: Server, fuzz_admin_token: str, tmp_path: Path
 ) -> None:
-    credentials = Credentials.get(fuzz_server)
+    credentials = Credentials.get(fuzz_server, fuzz_admin_token)
     (tmp_path / "basic").mkdir()
     (tmp_path / "body").mkdir()
     schemathesis(fuzz_server, tmp_path / "basic", basic_pass(credentials))

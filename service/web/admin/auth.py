@@ -44,17 +44,32 @@ class PasswordCheck:
         self._hash = password_hash
         self._hasher = PasswordHasher()
         self._limiter: anyio.CapacityLimiter | None = None
+        #: Checked for a name with no administrator, so the time does not tell (made once).
+        self._decoy: str | None = None
 
-    async def verify(self, password: str) -> bool:
+    async def verify(self, password: str, password_hash: str | None = None) -> bool:
+        """``password`` against ``admin_password_hash``, or against ``password_hash``."""
         if not password or len(password) > MAX_PASSWORD:
             return False
         if self._limiter is None:  # made in the server's event loop, on first use
             self._limiter = anyio.CapacityLimiter(CONCURRENT_CHECKS)
-        return await anyio.to_thread.run_sync(self._verify, password, limiter=self._limiter)
+        expected = self._hash.reveal().decode() if password_hash is None else password_hash
+        return await anyio.to_thread.run_sync(
+            self._verify, expected, password, limiter=self._limiter
+        )
 
-    def _verify(self, password: str) -> bool:
+    async def refuse(self, password: str) -> bool:
+        """The same work as a real check, for a name with no administrator; always False."""
+        if self._decoy is None:
+            self._decoy = await anyio.to_thread.run_sync(
+                self._hasher.hash, secrets.token_urlsafe(16)
+            )
+        await self.verify(password, self._decoy)
+        return False
+
+    def _verify(self, expected: str, password: str) -> bool:
         try:
-            return self._hasher.verify(self._hash.reveal().decode(), password)
+            return self._hasher.verify(expected, password)
         except (VerificationError, InvalidHashError):
             return False
 

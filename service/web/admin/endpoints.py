@@ -10,6 +10,7 @@ is logged with who, what and the token id, never the token.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from service.admin.accounts import CONFIG_ADMIN, NAME
+from service.admin.audit import administrator
+from service.admin.audit import event as audit_event
 from service.errors import NotFound, ServiceError
 from service.observability.logs import log
 from service.store.sessions import LIFETIME, AdminSessions
@@ -36,13 +40,12 @@ from service.web.admin.auth import (
 )
 from service.web.admin.forms import EXPIRY_CHOICES, NewToken, read_form, single
 from service.web.admin.headers import AdminHeaders
+from service.web.admin.pages import RuntimePages, when
 from service.web.http import client_ip, error_response
 from service.wiring import Components
 
 HERE = Path(__file__).parent
 COOKIE = "shapestoken_admin"
-#: Who the dashboard's acts are recorded as (``created_by``, ``revoked_by``).
-ACTOR = "dashboard"
 #: Fixed messages for ?notice=…, so nothing from the URL is ever shown.
 NOTICES = {
     "revoked": "The token is revoked. Integrations using it are refused everywhere within {reach}.",
@@ -64,6 +67,13 @@ class AdminEndpoints:
         self.session_secret = store.session_secret
         self.templates = Jinja2Templates(directory=HERE / "templates")
         self.templates.env.filters["time"] = _time
+        self.templates.env.filters["when"] = when
+        self.templates.env.filters["words"] = _words
+        self.templates.env.filters["json"] = _json
+        assert components.admin is not None  # a dashboard needs a database
+        self.admin = components.admin
+        self.keyring = components.keyring
+        self.pages = RuntimePages(self)
 
     def routes(self) -> list[BaseRoute]:
         issuer = self.components.settings.issuer
@@ -91,6 +101,7 @@ class AdminEndpoints:
                     Route("/tokens/new", self.create_token, methods=["POST"]),
                     Route("/tokens/{id}/revoke", self.revoke_form, methods=["GET"]),
                     Route("/tokens/{id}/revoke", self.revoke, methods=["POST"]),
+                    *self.pages.routes(),
                     Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
                 ],
                 middleware=[Middleware(AdminHeaders), session],
@@ -133,19 +144,27 @@ class AdminEndpoints:
             await self.components.state.hit("admin_login", ip)
             form = await read_form(request, timeout=self.body_timeout)
             check_csrf(request.session, form)
-            if not await self.password.verify(single(form, "password")):
+            name = (form.get("name") or [""])[0].strip() or CONFIG_ADMIN
+            if not await self._check_password(name, single(form, "password")):
                 _audit("login_failed", request)
+                shown = name if NAME.fullmatch(name) else "?"
+                await self.audit("admin.sign_in_failed", administrator(shown), shown, {"ip": ip})
                 return self._page(
-                    request, "login.html", {"error": "Wrong password."}, status_code=422
+                    request,
+                    "login.html",
+                    {"error": "Wrong name or password.", "name": shown},
+                    status_code=422,
                 )
             session_id = await self.sessions.start()
+            await self.audit("admin.sign_in", administrator(name), name, {"ip": ip})
         except ServiceError as exc:
             return self._error(request, exc)
         # A new session and CSRF token at sign-in: nothing chosen before it carries over.
         request.session.clear()
         request.session["sid"] = session_id
+        request.session["admin"] = name
         csrf_token(request.session)
-        _audit("login", request, session=AdminSessions.reference(session_id))
+        _audit("login", request, session=AdminSessions.reference(session_id), admin=name)
         return _redirect("/admin/")
 
     async def logout(self, request: Request) -> Response:
@@ -182,12 +201,15 @@ class AdminEndpoints:
             values = NewToken.parse(form, self.tokens.scopes)
             if values.errors:
                 return self._new_token_page(request, values, status_code=422)
+            actor = self._actor(request)
             record, token = await self.tokens.create(
                 name=values.name,
                 scopes=values.scopes,
                 expires_in=values.expires_in,
-                created_by=ACTOR,
+                created_by=actor,
             )
+            assert self.components.admin is not None
+            await self.components.admin.tokens.record_created(record, actor)
         except ServiceError as exc:
             return self._error(request, exc)
         del request.session["form"]
@@ -216,7 +238,9 @@ class AdminEndpoints:
             form = await read_form(request, timeout=self.body_timeout)
             session_id = await self._require_session(request, form)
             record = await self._token(request)
-            await self.tokens.revoke(record.id, by=ACTOR)
+            actor = self._actor(request)
+            await self.tokens.revoke(record.id, by=actor)
+            await self.audit("token.revoke", actor, record.id, {})
         except ServiceError as exc:
             return self._error(request, exc)
         _audit(
@@ -227,17 +251,66 @@ class AdminEndpoints:
         )
         return _redirect("/admin/?notice=revoked")
 
+    # -- what the runtime pages use (service.web.admin.pages.Kit) ------------------------
+
+    def now(self) -> float:
+        return self.components.now()
+
+    async def signed_in(self, request: Request) -> str | None:
+        return await self._signed_in(request)
+
+    async def require_session(self, request: Request, form: dict[str, list[str]]) -> str:
+        return await self._require_session(request, form)
+
+    def page(
+        self, request: Request, name: str, context: dict[str, Any], *, status_code: int = 200
+    ) -> Response:
+        return self._page(request, name, context, status_code=status_code)
+
+    def error(self, request: Request, exc: ServiceError) -> Response:
+        return self._error(request, exc)
+
+    def actor(self, request: Request) -> str:
+        return self._actor(request)
+
     # -- helpers -------------------------------------------------------------------------
 
     def _reach(self) -> str:
         """How soon a revocation here holds in every server process (Redis announces it)."""
         return f"{self.tokens.reach:g} seconds"
 
+    async def _check_password(self, name: str, password: str) -> bool:
+        """The config's admin (an empty name), or a named administrator from the database."""
+        if name == CONFIG_ADMIN:
+            return await self.password.verify(password)
+        found = None
+        if NAME.fullmatch(name) and self.components.admin is not None:
+            found = await self.components.admin.accounts.admins.password_hash(name)
+        if found is None:
+            return await self.password.refuse(password)
+        return await self.password.verify(password, found)
+
+    async def audit(self, action: str, actor: str, target: str, details: dict[str, object]) -> None:
+        """The act in the audit trail (never a password or a token)."""
+        if self.components.admin is not None:
+            event = audit_event(self.components.now, actor, action, target, details)
+            await self.components.admin.audit.record(event)
+
+    def _actor(self, request: Request) -> str:
+        name = request.session.get("admin")
+        return administrator(name if isinstance(name, str) else CONFIG_ADMIN)
+
     async def _signed_in(self, request: Request) -> str | None:
         """The session id when the cookie's session is still open, else None."""
         session_id = request.session.get("sid")
         if isinstance(session_id, str) and await self.sessions.active(session_id):
-            return session_id
+            name = request.session.get("admin", CONFIG_ADMIN)
+            if name == CONFIG_ADMIN or (
+                self.components.admin is not None
+                and isinstance(name, str)
+                and await self.components.admin.accounts.admins.password_hash(name) is not None
+            ):
+                return session_id  # a removed administrator's session ends here
         if session_id is not None:
             request.session.clear()  # ended (logout) or expired: forget it
         return None
@@ -280,6 +353,8 @@ class AdminEndpoints:
             **context,
             "csrf": csrf_token(request.session),
             "signed_in": "sid" in request.session,
+            "who": request.session.get("admin", CONFIG_ADMIN),
+            "section": request.url.path.removeprefix("/admin/").split("/")[0] or "tokens",
         }
         return self.templates.TemplateResponse(
             request, name, context, status_code=status_code, headers=headers
@@ -304,6 +379,18 @@ def _time(value: datetime | None) -> str:
     if value is None:
         return "never"
     return iso8601(value.timestamp())[:16].replace("T", " ") + " UTC"
+
+
+def _words(value: object) -> str:
+    """A list as the space-separated words a form field shows; text as it is."""
+    if isinstance(value, list | tuple):
+        return " ".join(str(item) for item in value)
+    return "" if value is None else str(value)
+
+
+def _json(value: object) -> str:
+    """An audit event's details, compact (Jinja2 escapes it for the page)."""
+    return json.dumps(value, separators=(", ", ": "), ensure_ascii=False)
 
 
 def _redirect(url: str) -> Response:

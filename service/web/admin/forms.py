@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from service.errors import InvalidRequest, UnsupportedMediaType
 from service.store.stk import (
+    ADMIN_SCOPE,
     DEFAULT_EXPIRY,
     NEVER,
     TokenInputError,
@@ -63,20 +64,27 @@ class NewToken:
     name: str = ""
     scopes: list[str] = field(default_factory=list)
     expires: str = DEFAULT_EXPIRY
+    #: The box that confirms an ``admin`` token (it can do all this dashboard does).
+    confirm_admin: bool = False
     errors: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, form: Form, allowed: Sequence[str]) -> NewToken:
         values = cls(name=single(form, "name")[:200], scopes=list(form.get("scope", [])))
         values.expires = single(form, "expires")
+        values.confirm_admin = single(form, "confirm_admin") == "on"
         try:
             check_name(values.name)
         except TokenInputError as exc:
             values.errors["name"] = exc.message
         try:
-            check_scopes(values.scopes, allowed)
+            check_scopes(values.scopes, (*allowed, ADMIN_SCOPE))
         except TokenInputError as exc:
             values.errors["scope"] = exc.message
+        if ADMIN_SCOPE in values.scopes and not values.confirm_admin:
+            values.errors["admin"] = (
+                "tick the confirmation: an admin token can do everything this dashboard does"
+            )
         if values.expires not in EXPIRY_CHOICES:
             values.errors["expires"] = "choose one of the listed lifetimes"
             values.expires = DEFAULT_EXPIRY

@@ -1,0 +1,1 @@
+"""Runtime administration: clients, blocks, API tokens, administrators and the audit trail."""
