@@ -121,7 +121,7 @@ def describe_config(client: ClientConfig) -> dict[str, object]:
         "allowed_origins": sorted(client.allowed_origins),
         "token_ttl": client.token_ttl,
         "introspect": client.introspect,
-        "dpop": str(getattr(client, "dpop", "off")),
+        "dpop": client.dpop,
         "disabled": False,
         "created_at": None,
         "updated_at": None,

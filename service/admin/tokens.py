@@ -31,7 +31,7 @@ def describe(record: ApiToken) -> dict[str, object]:
         "expires_at": _time(record.expires_at),
         "last_used_at": _time(record.last_used_at),
         "revoked_at": _time(record.revoked_at),
-        "revoked_by": getattr(record, "revoked_by", None),
+        "revoked_by": record.revoked_by,
     }
 
 
