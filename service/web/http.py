@@ -57,9 +57,8 @@ def raw_headers(headers: Mapping[str, str]) -> RawHeaders:
 NO_STORE_HEADERS: RawHeaders = raw_headers(NO_STORE)
 
 
-def render_json(content: Any) -> bytes:
-    """A JSON response body: compact UTF-8 (:func:`service.support.jsonio.dumps`)."""
-    return jsonio.dumps(content)
+#: A JSON response body: compact UTF-8 (:func:`service.support.jsonio.dumps`).
+render_json = jsonio.dumps
 
 
 class JSON(JSONResponse):

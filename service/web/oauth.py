@@ -85,13 +85,15 @@ class OAuthEndpoints:
                 header(scope, b"authorization"), params, origin=header(scope, b"origin")
             )
             # The client's setting: a guest token follows its guest_client's.
-            proof = self.components.dpop.token_request(
-                grant.client.dpop,
-                header_values(scope, b"dpop"),
-                method="POST",
-                path=scope["path"],
-                who=f"The client {grant.client.client_id}",
-            )
+            proof = None
+            if grant.client.dpop != "off":  # off: the header is not even read
+                proof = self.components.dpop.token_request(
+                    grant.client.dpop,
+                    header_values(scope, b"dpop"),
+                    method="POST",
+                    path=scope["path"],
+                    who=f"The client {grant.client.client_id}",
+                )
         except ServiceError:
             await state.hit("per_ip", ip)
             raise
