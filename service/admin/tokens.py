@@ -14,10 +14,20 @@ from service.admin import audit
 from service.errors import InvalidRequest, NotFound
 from service.store.apitokens import ApiTokenStore
 from service.store.audit import AuditLog
-from service.store.stk import MAX_LIFETIME, ApiToken, TokenInputError, is_id
+from service.store.stk import (
+    DEFAULT_EXPIRY,
+    MAX_LIFETIME,
+    ApiToken,
+    TokenInputError,
+    is_id,
+    parse_duration,
+)
 from service.support.clock import iso8601
 
 DAY = 86_400
+#: A new token's lifetime, in days, when the request leaves it out: the CLI's and the
+#: dashboard's default too.
+DEFAULT_DAYS = parse_duration(DEFAULT_EXPIRY) // DAY
 
 
 def describe(record: ApiToken) -> dict[str, object]:
@@ -64,13 +74,16 @@ class TokenAdmin:
         scopes = fields.get("scopes")
         if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
             raise InvalidRequest("`scopes`: required, a list of scope strings.")
-        days = fields.get("expires_in_days")
+        # Left out: the CLI's and the dashboard's default lifetime; null: no expiry.
+        days = fields.get("expires_in_days", DEFAULT_DAYS)
         if days is not None and (
             isinstance(days, bool)
             or not isinstance(days, int)
             or not 1 <= days * DAY <= MAX_LIFETIME
         ):
-            raise InvalidRequest(f"`expires_in_days`: an integer from 1 to {MAX_LIFETIME // DAY}.")
+            raise InvalidRequest(
+                f"`expires_in_days`: an integer from 1 to {MAX_LIFETIME // DAY}, or null for none."
+            )
         try:
             record, token = await self.store.create(
                 name=name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -312,6 +313,16 @@ def test_tokens_over_the_api(admin: Admin) -> None:
     assert admin.delete("/tokens/nosuchtoken1").status_code == 404
     bad = admin.post("/tokens", {"name": "x", "scopes": ["root"]})
     assert bad.status_code == 400 and "scopes" in bad.json()["error_description"]
+    # One default lifetime everywhere: the API's is the CLI's and the dashboard's.
+    default = admin.post("/tokens", {"name": "d", "scopes": ["profiles:read"]})
+    assert default.status_code == 201, default.text
+    row = default.json()
+    days = datetime.fromisoformat(row["expires_at"]) - datetime.fromisoformat(row["created_at"])
+    assert days == timedelta(days=90)
+    never = admin.post(
+        "/tokens", {"name": "n", "scopes": ["profiles:read"], "expires_in_days": None}
+    )
+    assert never.status_code == 201 and never.json()["expires_at"] is None
     bad_days = admin.post("/tokens", {"name": "x", "scopes": ["admin"], "expires_in_days": 0})
     assert bad_days.status_code == 400 and "expires_in_days" in bad_days.json()["error_description"]
 

@@ -306,7 +306,7 @@ def paths() -> dict[str, Any]:
                         "properties": {
                             "name": {"type": "string"},
                             "scopes": STRINGS,
-                            "expires_in_days": {"type": "integer", "minimum": 1},
+                            "expires_in_days": {"type": ["integer", "null"], "minimum": 1},
                         },
                     }
                 ),
