@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
+from service.signing import keys
+from tests.helpers import PROXY_SECRET
 from tests.oauth_clients import introspect_at
-from tests.servers import Server
+from tests.servers import Server, start_server
 
 SHOP = "acme.myshopify.com"
 
@@ -54,3 +58,18 @@ scopes = ["profiles:read"]
 def introspect(server: Server, token: str) -> bool:
     active: bool = introspect_at(server.url, token, (API_CLIENT, API_SECRET))["active"]
     return active
+
+
+def start_replicas(
+    tmp_path_factory: pytest.TempPathFactory, config: str, port: int
+) -> tuple[Server, Server]:
+    """Two server processes of one ``config``, sharing one signing key; the first on ``port``."""
+    env = {
+        "SHAPESTOKEN_SIGNING_KEYS": keys.generate("ES256").pem().decode(),
+        "PROXY_SECRET": PROXY_SECRET,
+    }
+    one = start_server(
+        tmp_path_factory.mktemp("one"), config, env=env, port=port, generate_key=False
+    )
+    other = start_server(tmp_path_factory.mktemp("other"), config, env=env, generate_key=False)
+    return one, other

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope
 
+from service.config.values import DPoPMode
 from service.errors import (
     InvalidDPoPProof,
     InvalidToken,
@@ -18,6 +19,7 @@ from service.errors import (
     ReplayedProof,
     ServiceError,
 )
+from service.signing.dpop import DPoP, Proof
 from service.signing.tokens import IssuedToken, bound_key
 from service.state import Checks, State
 from service.web.http import (
@@ -65,6 +67,18 @@ async def check_proof_once(state: State, checks: Checks) -> None:
         await state.check(checks)
     except ReplayedProof as exc:
         raise InvalidDPoPProof(REPLAYED) from exc
+
+
+def token_request_proof(dpop: DPoP, mode: DPoPMode, scope: Scope, who: str) -> Proof | None:
+    """The checked DPoP proof of a token request (RFC 9449 §5), or None for a bearer token.
+
+    ``mode`` is the shop's or client's setting, ``who`` names it in errors. With
+    DPoP off, the common case, the request's headers are not even read.
+    """
+    if mode == "off":
+        return None
+    proofs = header_values(scope, b"dpop")
+    return dpop.token_request(mode, proofs, method="POST", path=scope["path"], who=who)
 
 
 def token_reply(issued: IssuedToken, *, readable: bool = True) -> Reply:
@@ -127,15 +141,7 @@ class CustomerEndpoints:
             fields = await read_fields(scope, receive, timeout=self.body_timeout)
             check_fields(fields, required=("id", "signature"), optional=("ts",))
             customer_id = self.customers.prove_signature(shop, fields)
-            proof = None
-            if shop.config.dpop != "off":  # off: the header is not even read
-                proof = self.dpop.token_request(
-                    shop.config.dpop,
-                    header_values(scope, b"dpop"),
-                    method="POST",
-                    path=scope["path"],
-                    who=f"The shop {domain}",
-                )
+            proof = token_request_proof(self.dpop, shop.config.dpop, scope, f"The shop {domain}")
         except ServiceError:
             # A refused request counts against its address too (its only state call).
             await state.hit("per_ip", ip)

@@ -16,7 +16,7 @@ from service.config import ClientConfig
 from service.errors import ServiceError
 from service.oauth.metadata import INTROSPECTION_PATH, REVOCATION_PATH, TOKEN_PATH
 from service.oauth.params import oauth_params
-from service.web.customer import check_proof_once, token_reply
+from service.web.customer import check_proof_once, token_reply, token_request_proof
 from service.web.http import (
     NO_STORE_HEADERS,
     CORSPolicy,
@@ -24,7 +24,6 @@ from service.web.http import (
     Reply,
     client_ip,
     header,
-    header_values,
     read_fields,
     render_json,
 )
@@ -85,15 +84,12 @@ class OAuthEndpoints:
                 header(scope, b"authorization"), params, origin=header(scope, b"origin")
             )
             # The client's setting: a guest token follows its guest_client's.
-            proof = None
-            if grant.client.dpop != "off":  # off: the header is not even read
-                proof = self.components.dpop.token_request(
-                    grant.client.dpop,
-                    header_values(scope, b"dpop"),
-                    method="POST",
-                    path=scope["path"],
-                    who=f"The client {grant.client.client_id}",
-                )
+            proof = token_request_proof(
+                self.components.dpop,
+                grant.client.dpop,
+                scope,
+                f"The client {grant.client.client_id}",
+            )
         except ServiceError:
             await state.hit("per_ip", ip)
             raise

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pytest
 
-from service.signing import keys
 from service.signing.dpop import REPLAY_SECONDS
 from service.state.monitor import SETTLE
 from service.support.clock import LEEWAY
@@ -44,6 +43,7 @@ from tests.replicas import (
     SHOP,
     introspect,
     replica_config,
+    start_replicas,
 )
 from tests.servers import (
     MINT,
@@ -56,7 +56,6 @@ from tests.servers import (
     mint,
     server_env,
     shapestoken,
-    start_server,
 )
 
 pytestmark = pytest.mark.e2e
@@ -76,14 +75,7 @@ def replicas(
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"  # one public URL for both, as behind a balancer
     config = replica_config(issuer, redis_for_replicas.url)
-    env = {
-        "SHAPESTOKEN_SIGNING_KEYS": keys.generate("ES256").pem().decode(),
-        "PROXY_SECRET": PROXY_SECRET,
-    }
-    one = start_server(
-        tmp_path_factory.mktemp("one"), config, env=env, port=port, generate_key=False
-    )
-    other = start_server(tmp_path_factory.mktemp("other"), config, env=env, generate_key=False)
+    one, other = start_replicas(tmp_path_factory, config, port)
     yield one, other
     for server in (one, other):
         log = server.stop()

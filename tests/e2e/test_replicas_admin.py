@@ -20,13 +20,12 @@ from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from service.config.store import database_url
-from service.signing import keys
 from service.store import db
 from tests.databases import Postgres
-from tests.helpers import PROXY_SECRET, make_token
+from tests.helpers import make_token
 from tests.redis_server import RedisServer
-from tests.replicas import PER_CLIENT, SHOP, replica_config
-from tests.servers import Server, call, free_port, mint, start_server
+from tests.replicas import PER_CLIENT, SHOP, replica_config, start_replicas
+from tests.servers import Server, call, free_port, mint
 
 pytestmark = pytest.mark.e2e
 
@@ -61,14 +60,7 @@ def replicas(
         f'per_client = "{PER_CLIENT}/hour"', 'per_client = "1000/minute"'
     )
     assert 'per_client = "1000/minute"' in config
-    env = {
-        "SHAPESTOKEN_SIGNING_KEYS": keys.generate("ES256").pem().decode(),
-        "PROXY_SECRET": PROXY_SECRET,
-    }
-    one = start_server(
-        tmp_path_factory.mktemp("one"), config, env=env, port=port, generate_key=False
-    )
-    other = start_server(tmp_path_factory.mktemp("other"), config, env=env, generate_key=False)
+    one, other = start_replicas(tmp_path_factory, config, port)
     yield one, other
     for server in (one, other):
         log = server.stop()
